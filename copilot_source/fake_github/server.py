@@ -1,0 +1,433 @@
+"""A fake GitHub speaking real HTTP on loopback: the API on one host, report files on another.
+
+It answers what GitHub's published contract says (`../shared/contract/`): seats with `Link`
+pagination, the report endpoints with signed links to NDJSON files on a second host, 404 for
+days without a report, rate-limit headers on every API response, 401/403/404 errors with
+GitHub's error body, and a switch to inject faults. It serves the demo and the tests.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import hmac
+import json
+import socket
+import struct
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from copilot_source.fake_github.data import FakeEnterprise
+
+ACCEPTED_SCOPES = "manage_billing:copilot, read:enterprise"
+DOCS = "https://docs.github.com/enterprise-cloud@latest/rest/copilot"
+API_FAULTS = ("500", "502", "503", "429", "403-secondary", "403-primary", "reset")
+FILE_FAULTS = ("500", "502", "503", "reset", "truncate", "truncate-clean", "expire")
+
+
+@dataclass
+class Faults:
+    """A deterministic share of requests fails with each kind (0.0 = never, 1.0 = always)."""
+
+    api: dict[str, float] = field(default_factory=dict)
+    files: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+
+    def pick(self, kinds: dict[str, float], counter: int) -> str | None:
+        for kind, share in sorted(kinds.items()):
+            if share > 0 and zlib.crc32(f"{self.seed}:{kind}:{counter}".encode()) % 10_000 < share * 10_000:
+                return kind
+        return None
+
+
+@dataclass
+class Seen:
+    """One request as the fake received it."""
+
+    host: str
+    path: str
+    query: dict[str, str]
+    authorization: str | None
+    status: int = 0
+
+
+class FakeGitHub:
+    """Start with `with FakeGitHub(enterprise) as gh:`; point the source at `gh.api_url`."""
+
+    def __init__(
+        self,
+        enterprise: FakeEnterprise | None = None,
+        token: str = "ghp_FakeTokenForTheDemo0000000000000000",
+        scopes: str = "manage_billing:copilot",
+        api_host: str = "127.0.0.1",
+        files_host: str = "127.0.0.2",
+        latency: float = 0.0,
+        link_ttl: float = 300.0,
+        file_encoding: str = "none",
+        metrics_enabled: bool = True,
+        rate_limit: int = 5000,
+        storage: Path | None = None,
+    ) -> None:
+        self.enterprise = enterprise or FakeEnterprise()
+        self.token = token
+        self.scopes = scopes
+        self.latency = latency
+        self.link_ttl = link_ttl
+        # "none", "gzip-header" (Content-Encoding: gzip) or "gzip-body" (a .gz file)
+        self.file_encoding = file_encoding
+        self.metrics_enabled = metrics_enabled
+        self.rate_limit = rate_limit
+        self.faults = Faults()
+        self.seen: list[Seen] = []
+        self.redirect_seats_to: str | None = None
+        self._storage = storage
+        self._secret = b"fake-signing-key"
+        self._lock = threading.Lock()
+        self._counter = 0
+        self._used = 0
+        self._reset_at = int(time.time()) + 3600
+        self._api = _Server((api_host, 0), self, "api")
+        self._files = _Server((files_host, 0), self, "files")
+        self._threads: list[threading.Thread] = []
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        host, port = self._api.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def files_url(self) -> str:
+        host, port = self._files.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FakeGitHub:
+        for server in (self._api, self._files):
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        for server in (self._api, self._files):
+            server.shutdown()
+            server.server_close()
+
+    def __enter__(self) -> FakeGitHub:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # ---- what tests look at ---------------------------------------------------------------
+    def calls(self, host: str = "api", path_part: str = "") -> list[Seen]:
+        with self._lock:
+            return [s for s in self.seen if s.host == host and path_part in s.path]
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.seen.clear()
+
+    def set_rate_budget(self, remaining: int, reset_in: float) -> None:
+        with self._lock:
+            self._used = self.rate_limit - remaining
+            self._reset_at = int(time.time() + reset_in)
+
+    # ---- shared bookkeeping -----------------------------------------------------------------
+    def _next(self) -> int:
+        with self._lock:
+            self._counter += 1
+            return self._counter
+
+    def _record(self, seen: Seen) -> None:
+        with self._lock:
+            self.seen.append(seen)
+
+    def _rate_headers(self) -> dict[str, str]:
+        with self._lock:
+            now = time.time()
+            if now >= self._reset_at:
+                self._used = 0
+                self._reset_at = int(now) + 3600
+            self._used += 1
+            remaining = max(0, self.rate_limit - self._used)
+            return {
+                "x-ratelimit-limit": str(self.rate_limit),
+                "x-ratelimit-remaining": str(remaining),
+                "x-ratelimit-used": str(min(self._used, self.rate_limit)),
+                "x-ratelimit-reset": str(self._reset_at),
+                "x-ratelimit-resource": "core",
+            }
+
+    def sign(self, path: str, expires: int) -> str:
+        return hmac.new(self._secret, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def file_bytes(self, report: str, day: date, index: int) -> bytes | None:
+        """The bytes of one report file, as NDJSON text (cached on disk when `storage` is set)."""
+        path = self._cache_path(report, day, index)
+        if path is not None and path.exists():
+            return path.read_bytes()
+        parts = self.enterprise.split_files(self.enterprise.report_lines(report, day))
+        if index >= len(parts):
+            return None
+        body = "".join(line + "\n" for line in parts[index]).encode()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(body)
+            tmp.replace(path)
+        return body
+
+    def file_count(self, report: str, day: date) -> int:
+        return len(self.enterprise.split_files(self.enterprise.report_lines(report, day)))
+
+    def _cache_path(self, report: str, day: date, index: int) -> Path | None:
+        if self._storage is None:
+            return None
+        ent = self.enterprise
+        fingerprint = repr(
+            (report, ent._content_fingerprint(day), ent.files_per_report, ent.enterprise_report_shape)
+        )
+        digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
+        return self._storage / digest / f"{report}-{day}-{index}.ndjson"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], fake: FakeGitHub, role: str) -> None:
+        self.fake = fake
+        self.role = role
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    # ---- plumbing -------------------------------------------------------------------------
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, payload: Any, headers: dict[str, str]) -> None:
+        body = json.dumps(payload).encode()
+        self._send(status, body, {"Content-Type": "application/json; charset=utf-8", **headers})
+
+    def _error(self, status: int, message: str, headers: dict[str, str]) -> None:
+        self._json(status, {"message": message, "documentation_url": DOCS, "status": str(status)}, headers)
+
+    def _reset_connection(self) -> None:
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    def do_GET(self) -> None:
+        fake = self.server.fake
+        parts = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        seen = Seen(self.server.role, parts.path, query, self.headers.get("Authorization"))
+        fake._record(seen)
+        if fake.latency:
+            time.sleep(fake.latency)
+        if self.server.role == "api":
+            self._api(fake, parts.path, query, seen)
+        else:
+            self._file(fake, parts.path, query, seen)
+
+    # ---- the API host ---------------------------------------------------------------------
+    def _api(self, fake: FakeGitHub, path: str, query: dict[str, str], seen: Seen) -> None:
+        number = fake._next()
+        headers = {"x-github-request-id": f"FAKE:{number:06X}", **fake._rate_headers()}
+        fault = fake.faults.pick(fake.faults.api, number)
+        if fault == "reset":
+            self._reset_connection()
+            return
+        if fault in ("500", "502", "503"):
+            seen.status = int(fault)
+            self._error(int(fault), "Server Error", headers)
+            return
+        if fault == "429":
+            seen.status = 429
+            self._error(429, "Too many requests", {**headers, "retry-after": "1"})
+            return
+        if fault == "403-secondary":
+            seen.status = 403
+            self._error(
+                403,
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+                {**headers, "retry-after": "1"},
+            )
+            return
+        if fault == "403-primary" or headers["x-ratelimit-remaining"] == "0":
+            seen.status = 403
+            reset = str(int(time.time()) + 1) if fault else headers["x-ratelimit-reset"]
+            self._error(
+                403,
+                "API rate limit exceeded for user ID 1.",
+                {**headers, "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset},
+            )
+            return
+        auth = seen.authorization or ""
+        if auth not in (f"Bearer {fake.token}", f"token {fake.token}"):
+            seen.status = 401
+            self._error(401, "Bad credentials", headers)
+            return
+        headers["X-OAuth-Scopes"] = fake.scopes
+        headers["X-Accepted-OAuth-Scopes"] = ACCEPTED_SCOPES
+        segments = path.strip("/").split("/")
+        ent = fake.enterprise
+        if len(segments) < 3 or segments[0] != "enterprises" or segments[2] != "copilot":
+            seen.status = 404
+            self._error(404, "Not Found", headers)
+            return
+        if segments[1] != ent.slug:
+            seen.status = 404
+            self._error(404, "Not Found", headers)
+            return
+        granted = {s.strip() for s in fake.scopes.split(",")}
+        if not granted & {s.strip() for s in ACCEPTED_SCOPES.split(",")}:
+            seen.status = 403
+            self._error(403, "Resource not accessible by personal access token", headers)
+            return
+        rest = segments[3:]
+        if rest == ["billing", "seats"]:
+            if fake.redirect_seats_to:
+                seen.status = 302
+                self._send(302, b"", {**headers, "Location": fake.redirect_seats_to + path})
+                return
+            self._seats(fake, path, query, headers, seen)
+        elif len(rest) == 3 and rest[:2] == ["metrics", "reports"]:
+            self._report(fake, rest[2], query, headers, seen)
+        else:  # includes the legacy /copilot/metrics, closed down on 2026-04-02
+            seen.status = 404
+            self._error(404, "Not Found", headers)
+
+    def _seats(
+        self, fake: FakeGitHub, path: str, query: dict[str, str], headers: dict[str, str], seen: Seen
+    ) -> None:
+        per_page = max(1, min(100, int(query.get("per_page", "50"))))
+        page = max(1, int(query.get("page", "1")))
+        seats = fake.enterprise.seats(datetime.now(timezone.utc).date())
+        last = max(1, -(-len(seats) // per_page))
+        body = {
+            "total_seats": len({s["assignee"]["id"] for s in seats}),
+            "seats": seats[(page - 1) * per_page : page * per_page],
+        }
+
+        def link(n: int) -> str:
+            return f"{fake.api_url}{path}?{urlencode({'per_page': per_page, 'page': n})}"
+
+        rels = []
+        if page < last:
+            rels += [f'<{link(page + 1)}>; rel="next"', f'<{link(last)}>; rel="last"']
+        if page > 1:
+            rels += [f'<{link(1)}>; rel="first"', f'<{link(page - 1)}>; rel="prev"']
+        if rels:
+            headers["Link"] = ", ".join(rels)
+        seen.status = 200
+        self._json(200, body, headers)
+
+    def _report(
+        self, fake: FakeGitHub, report: str, query: dict[str, str], headers: dict[str, str], seen: Seen
+    ) -> None:
+        if report not in ("users-1-day", "enterprise-1-day"):
+            seen.status = 404
+            self._error(404, "Not Found", headers)
+            return
+        if not fake.metrics_enabled:
+            seen.status = 403
+            self._error(403, "Copilot usage metrics are disabled for this enterprise.", headers)
+            return
+        try:
+            day = date.fromisoformat(query.get("day", ""))
+        except ValueError:
+            seen.status = 422
+            self._error(422, "Invalid request. 'day' must be a date in YYYY-MM-DD format.", headers)
+            return
+        if not fake.enterprise.is_available(day):
+            seen.status = 404
+            self._error(404, "Not Found", headers)
+            return
+        expires = int(time.time() + fake.link_ttl)
+        links = []
+        for index in range(fake.file_count(report, day)):
+            file_path = f"/files/{report}/{day}/{index}.ndjson"
+            signature = fake.sign(file_path, expires)
+            links.append(f"{fake.files_url}{file_path}?{urlencode({'expires': expires, 'sig': signature})}")
+        seen.status = 200
+        self._json(200, {"download_links": links, "report_day": day.isoformat()}, headers)
+
+    # ---- the file host --------------------------------------------------------------------
+    def _file(self, fake: FakeGitHub, path: str, query: dict[str, str], seen: Seen) -> None:
+        number = fake._next()
+        fault = fake.faults.pick(fake.faults.files, number)
+        segments = path.strip("/").split("/")
+        expires = int(query.get("expires", "0") or 0)
+        valid = hmac.compare_digest(fake.sign(path, expires), query.get("sig", ""))
+        if fault == "expire" or not valid or time.time() > expires:
+            seen.status = 403
+            body = (
+                b'<?xml version="1.0"?><Error><Code>AuthenticationFailed</Code>'
+                b"<Message>Signature expired or invalid.</Message></Error>"
+            )
+            self._send(403, body, {"Content-Type": "application/xml"})
+            return
+        if fault == "reset":
+            self._reset_connection()
+            return
+        if fault in ("500", "502", "503"):
+            seen.status = int(fault)
+            self._send(int(fault), b"server error", {"Content-Type": "text/plain"})
+            return
+        found: bytes | None = None
+        try:
+            report, day, index = segments[1], date.fromisoformat(segments[2]), int(segments[3].split(".")[0])
+            found = fake.file_bytes(report, day, index)
+        except (IndexError, ValueError, KeyError):
+            found = None
+        if found is None:
+            seen.status = 404
+            self._send(404, b"not found", {"Content-Type": "text/plain"})
+            return
+        body = found
+        headers = {"Content-Type": "application/x-ndjson"}
+        if fake.file_encoding == "gzip-header":
+            body = gzip.compress(body, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        elif fake.file_encoding == "gzip-body":
+            body = gzip.compress(body, compresslevel=1)
+            headers["Content-Type"] = "application/gzip"
+        seen.status = 200
+        if fault == "truncate" and len(body) > 2:
+            # announce the whole file, send half of it, hang up
+            self.send_response(200)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self._reset_connection()
+            return
+        if fault == "truncate-clean" and len(body) > 2:
+            cut = len(body) // 2
+            while cut > 1 and body[cut - 1 : cut] == b"\n":
+                cut -= 1
+            body = body[:cut]  # a short file that looks complete to HTTP
+        self._send(200, body, headers)
