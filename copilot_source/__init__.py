@@ -1,0 +1,169 @@
+"""GitHub Copilot seats, enterprise metrics and per-user daily usage as a dlt source.
+
+pipeline = dlt.pipeline("github_copilot", destination="duckdb", dataset_name="copilot_data")
+pipeline.run(copilot_source())  # config and secrets from .dlt/ or SOURCES__COPILOT__* env vars
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import dlt
+from dlt.common import logger
+from dlt.extract.resource import DltResource
+
+from copilot_source.client import GitHubClient
+from copilot_source.config import SourceSettings, parse_day, utc_today, validate_settings
+from copilot_source.errors import (
+    ConfigurationError,
+    CopilotSourceError,
+    InvalidCredentials,
+    InvalidPermissions,
+    MetricsDisabled,
+    NoResource,
+    RateLimited,
+    ReportDataError,
+    RunInProgress,
+    Unreachable,
+    find_source_error,
+)
+from copilot_source.redaction import install_log_redaction
+from copilot_source.reports import MERGE, ReportReader
+from copilot_source.seats import SEAT_HISTORY, Seat, activity_row, assignment_row, seat_pages
+from copilot_source.settings import (
+    DEFAULT_API_VERSION,
+    DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_RATE_LIMIT_MAX_WAIT_SECONDS,
+    DEFAULT_RATE_LIMIT_MIN_WAIT_SECONDS,
+    REPORTS,
+    RESOURCE_NAMES,
+    ReportSpec,
+)
+
+__all__ = [
+    "RESOURCE_NAMES",
+    "ConfigurationError",
+    "CopilotSourceError",
+    "InvalidCredentials",
+    "InvalidPermissions",
+    "MetricsDisabled",
+    "NoResource",
+    "RateLimited",
+    "ReportDataError",
+    "RunInProgress",
+    "Unreachable",
+    "copilot_source",
+    "find_source_error",
+]
+
+
+def _report_resource(reader: ReportReader, settings: SourceSettings) -> DltResource:
+    spec: ReportSpec = reader.spec
+    end_value = settings.end_date + timedelta(days=1) if settings.end_date else None
+    cursor = dlt.sources.incremental[date](
+        "day",
+        initial_value=settings.start_date,
+        end_value=end_value,
+        # re-read the trailing days every run: GitHub finalises reports late
+        lag=settings.lookback_days or None,
+        # many rows share one day: no per-row dedup hashes in the state (dlt issue #4030)
+        primary_key=(),
+        allow_external_schedulers=False,
+    )
+
+    def read(day: dlt.sources.incremental[date] = cursor) -> Iterator[Any]:
+        yield from reader.read(day)
+
+    resource: DltResource = dlt.resource(read, name=spec.resource, max_table_nesting=0)
+    resource.apply_hints(write_disposition=MERGE, primary_key=spec.keys, merge_key=spec.day_keys)
+    return resource
+
+
+def _seat_resources(client: GitHubClient, settings: SourceSettings) -> list[DltResource]:
+    """One read of the seat pages feeds both tables: assignments (history) and daily activity."""
+    snapshot_day = utc_today()
+
+    def read_pages() -> Iterator[list[Seat]]:
+        yield from seat_pages(client, settings.enterprise, settings.concurrency)
+
+    def assignments(page: list[Seat]) -> Iterator[list[Seat]]:
+        yield [assignment_row(seat) for seat in page]
+
+    def activity(
+        page: list[Seat],
+        day: dlt.sources.incremental[date] = dlt.sources.incremental(
+            "snapshot_day", primary_key=(), allow_external_schedulers=False
+        ),
+    ) -> Iterator[list[Seat]]:
+        yield [activity_row(seat, snapshot_day) for seat in page]
+
+    pages: DltResource = dlt.resource(read_pages, name="seat_pages", selected=False)
+    seats: DltResource = dlt.transformer(assignments, data_from=pages, name="seats")
+    seats.apply_hints(write_disposition=SEAT_HISTORY)
+    seat_activity: DltResource = dlt.transformer(activity, data_from=pages, name="seat_activity")
+    seat_activity.apply_hints(
+        write_disposition=MERGE, primary_key=("snapshot_day", "seat_key"), merge_key="snapshot_day"
+    )
+    return [seats, seat_activity]
+
+
+@dlt.source(name="copilot", section="copilot")
+def copilot_source(
+    enterprise: str | None = dlt.config.value,
+    access_token: str | None = dlt.secrets.value,
+    base_url: str = DEFAULT_BASE_URL,
+    start_date: Any | None = None,
+    end_date: Any | None = None,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    api_version: str = DEFAULT_API_VERSION,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    rate_limit_max_wait: int = int(DEFAULT_RATE_LIMIT_MAX_WAIT_SECONDS),
+    rate_limit_min_wait: int = int(DEFAULT_RATE_LIMIT_MIN_WAIT_SECONDS),
+    fast_path: bool = True,
+) -> Sequence[DltResource]:
+    """Copilot seats (with assignment history), daily seat activity, and the enterprise-1-day and
+    users-1-day usage reports of one GitHub enterprise, each loaded incrementally.
+
+    Args:
+        enterprise: The enterprise slug, as in https://github.com/enterprises/<slug>.
+        access_token: A classic token with `manage_billing:copilot` or `read:enterprise`.
+        base_url: The API host; GHE.com tenants use https://api.<subdomain>.ghe.com.
+        start_date: First day to load; default and lower bound: the oldest day GitHub keeps.
+        end_date: With it, a one-off backfill of start_date..end_date that leaves the cursor alone.
+        lookback_days: Trailing days re-read on every run, because GitHub finalises reports late.
+        api_version: The `X-GitHub-Api-Version` header.
+        concurrency: Report days, downloads and seat pages fetched side by side.
+        rate_limit_max_wait: Seconds a run may spend waiting on rate limits before it fails.
+        rate_limit_min_wait: First backoff when GitHub rate-limits without saying how long.
+        fast_path: Parse reports with Arrow (default); False uses plain Python rows (slow).
+    """
+    install_log_redaction()
+    today = utc_today()
+    settings = validate_settings(
+        enterprise=enterprise,
+        access_token=access_token,
+        base_url=base_url,
+        api_version=api_version,
+        start_date=start_date,
+        end_date=end_date,
+        lookback_days=lookback_days,
+        concurrency=concurrency,
+        rate_limit_max_wait=rate_limit_max_wait,
+        rate_limit_min_wait=rate_limit_min_wait,
+        today=today,
+    )
+    requested_start = parse_day(start_date, "start_date")
+    if requested_start and requested_start < settings.start_date:
+        logger.warning(
+            f"start_date {requested_start} is older than GitHub keeps reports (one year):"
+            f" loading from {settings.start_date}."
+        )
+    # our row dicts carry typed values; strings that merely look like timestamps stay text
+    dlt.current.source_schema().remove_type_detection("iso_timestamp")
+    client = GitHubClient(settings)
+    readers = [ReportReader(client, settings, spec, fast_path) for spec in REPORTS]
+    return [*_seat_resources(client, settings), *(_report_resource(r, settings) for r in readers)]

@@ -1,0 +1,199 @@
+"""Report files to Arrow tables, in chunks: the fast path.
+
+pyarrow's JSON reader parses a chunk of NDJSON in C++ on all cores; arrays are cut into their
+own tables with vectorised list kernels. Memory stays bounded by the chunk size whatever the
+size of the report. `python_reports.py` does the same in plain Python and is the reference the
+tests hold this module to.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from copilot_source.report_tables import (
+    DAY_ROWS,
+    LIST_INDEX,
+    SEPARATOR,
+    bad_line_error,
+    child_table,
+    field_kind,
+)
+from copilot_source.settings import DATE_FIELDS
+
+CHUNK_BYTES = 16 << 20
+THREADED_PARSE_BYTES = 4 << 20
+# top-level fields that are dates or internal partition dates: read as text, typed by name later
+_TEXT_FIELDS = (*sorted(DATE_FIELDS), "day_partition")
+TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
+
+
+def read_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:
+    """Yield (number of the chunk's first line, whole lines of the file) of about `chunk_bytes`."""
+    line = 1
+    rest = b""
+    with open(path, "rb") as file:
+        while True:
+            block = file.read(chunk_bytes)
+            if not block:
+                if rest.strip():
+                    yield line, rest + b"\n"
+                return
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                rest = block
+                continue
+            rest = block[cut:]
+            chunk = block[:cut]
+            yield line, chunk
+            line += chunk.count(b"\n")
+
+
+def find_bad_line(chunk: bytes, first_line: int, keys: Sequence[str]) -> tuple[int, str]:
+    """The first line of `chunk` that is not JSON or lacks a key field (slow; only on failure)."""
+    for offset, raw in enumerate(chunk.split(b"\n")):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            return first_line + offset, f"not valid JSON ({exc.msg})"
+        except ValueError:
+            return first_line + offset, "not valid UTF-8 JSON"
+        if not isinstance(record, dict):
+            return first_line + offset, "not a JSON object"
+        day_rows = record.get(DAY_ROWS)
+        rows: list[object] = day_rows if isinstance(day_rows, list) else [record]
+        for row in rows:
+            merged = {**record, **row} if isinstance(row, dict) else record
+            missing = [k for k in keys if merged.get(k) is None]
+            if missing:
+                return first_line + offset, f"lacks {', '.join(missing)}"
+    return first_line, "could not be read"
+
+
+def _parse(chunk: bytes, text_fields: Sequence[str]) -> pa.Table:
+    schema = pa.schema([(name, pa.string()) for name in text_fields])
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+    # threads pay off on big chunks only; on small ones their start-up dominates
+    threads = pj.ReadOptions(use_threads=len(chunk) > THREADED_PARSE_BYTES)
+    return pj.read_json(io.BytesIO(chunk), read_options=threads, parse_options=options)
+
+
+def parse_chunk(chunk: bytes) -> pa.Table:
+    """Parse NDJSON; strings pyarrow would guess to be timestamps stay text unless known as such."""
+    table = _parse(chunk, _TEXT_FIELDS)
+    guessed = [
+        f.name for f in table.schema if pa.types.is_timestamp(f.type) and field_kind(f.name) != "timestamp"
+    ]
+    if guessed:
+        table = _parse(chunk, (*_TEXT_FIELDS, *guessed))
+    return table
+
+
+def unwrap_day_rows(table: pa.Table) -> pa.Table:
+    """A wrapper line holds its day rows in `day_totals[]`: one row each, wrapper fields added."""
+    if DAY_ROWS not in table.column_names:
+        return table
+    rows = table.column(DAY_ROWS).combine_chunks()
+    values = pc.list_flatten(rows)
+    if not pa.types.is_struct(values.type):
+        return table.drop_columns([DAY_ROWS]).slice(0, 0)
+    parents = pc.list_parent_indices(rows)
+    days = pa.Table.from_arrays(values.flatten(), names=[f.name for f in values.type])
+    for name in table.column_names:
+        if name != DAY_ROWS and name not in days.column_names:
+            days = days.append_column(name, pc.take(table.column(name), parents))
+    return days
+
+
+def _flatten_structs(table: pa.Table) -> pa.Table:
+    while any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    return table.rename_columns([name.replace(".", SEPARATOR) for name in table.column_names])
+
+
+def _cast(column: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
+    target = {"date": pa.date32(), "timestamp": TIMESTAMP_TYPE, "double": pa.float64()}[kind]
+    if column.type == target or pa.types.is_null(column.type):
+        return column
+    try:
+        return pc.cast(column, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return column  # unparseable values keep their JSON type rather than fail a load
+
+
+def _typed(table: pa.Table) -> pa.Table:
+    for index, name in enumerate(table.column_names):
+        kind = field_kind(name)
+        if kind:
+            table = table.set_column(index, name, _cast(table.column(index), kind))
+    return table
+
+
+def _is_list(data_type: pa.DataType) -> bool:
+    return bool(pa.types.is_list(data_type) or pa.types.is_large_list(data_type))
+
+
+def _required(table: pa.Table, names: Sequence[str]) -> pa.Table:
+    """Declare key columns non-nullable, as dlt declares primary keys (they hold no nulls)."""
+    fields = [f.with_nullable(False) if f.name in names else f for f in table.schema]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+
+
+def split_tables(table: pa.Table, name: str, keys: Sequence[str]) -> Iterator[tuple[str, pa.Table]]:
+    """The root rows, then one table per array column holding its elements and the row keys."""
+    table = _typed(_flatten_structs(table))
+    arrays = [f.name for f in table.schema if _is_list(f.type)]
+    root = _required(table.drop_columns(arrays), keys)
+    yield name, root
+    for column in arrays:
+        lists = table.column(column).combine_chunks()
+        values = pc.list_flatten(lists)
+        if len(values) == 0 or pa.types.is_null(values.type):
+            continue
+        parents = pc.list_parent_indices(lists)
+        if pa.types.is_struct(values.type):
+            elements = pa.Table.from_arrays(values.flatten(), names=[f.name for f in values.type])
+        else:
+            elements = pa.table({"value": values})
+        columns: dict[str, pa.Array] = {k: pc.take(root.column(k), parents) for k in keys}
+        starts = pc.take(lists.offsets, parents).cast(pa.int64())
+        positions = pa.array(range(len(values)), pa.int64())
+        columns[LIST_INDEX] = pc.subtract(positions, starts)
+        for element_column in elements.column_names:
+            if element_column not in columns:
+                columns[element_column] = elements.column(element_column)
+        path = tuple(column.split(SEPARATOR))
+        elements_table = _typed(_flatten_structs(pa.table(columns)))
+        yield child_table(name, path), _required(elements_table, (*keys, LIST_INDEX))
+
+
+def _check_keys(table: pa.Table, keys: Sequence[str]) -> bool:
+    return all(k in table.column_names and int(table.column(k).null_count) == 0 for k in keys)
+
+
+def report_tables(
+    path: Path, table_name: str, keys: Sequence[str], label: str, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[tuple[str, pa.Table]]:
+    """All tables of one report file, chunk by chunk; a bad line raises `ReportDataError`."""
+    for first_line, chunk in read_chunks(path, chunk_bytes):
+        problem: tuple[int, str] | None = None
+        try:
+            table = unwrap_day_rows(parse_chunk(chunk))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            problem = find_bad_line(chunk, first_line, keys)
+        else:
+            if table.num_rows and not _check_keys(table, keys):
+                problem = find_bad_line(chunk, first_line, keys)
+        if problem is not None:
+            raise bad_line_error(label, *problem)
+        if table.num_rows:
+            yield from split_tables(table, table_name, keys)

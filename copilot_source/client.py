@@ -1,0 +1,215 @@
+"""HTTP to GitHub: one place that decides what every response status means.
+
+Two sessions, both dlt retrying sessions (5xx, resets and timeouts are retried with backoff,
+tunable through dlt's `[runtime]` request settings): one for the API, which alone carries the
+token, and one for the signed report downloads, which never does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from dlt.sources.helpers.requests import Client
+
+from copilot_source.config import SourceSettings, check_url_scheme
+from copilot_source.errors import (
+    CopilotSourceError,
+    InvalidCredentials,
+    InvalidPermissions,
+    MetricsDisabled,
+    NoResource,
+    Unreachable,
+)
+from copilot_source.ratelimit import RateLimiter, RateLimitInfo, is_rate_limited
+from copilot_source.redaction import redact, register_secret, safe_url
+from copilot_source.settings import DOCS, USER_AGENT
+
+RETRY_STATUS = (500, 502, 503, 504)
+ACCEPTED_SCOPES = ("manage_billing:copilot", "read:enterprise")
+# a rate limit is retried this many times before the waiting ceiling is the only bound
+MAX_RATE_LIMIT_ATTEMPTS = 50
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip()
+    return str(body.get("message", "")) if isinstance(body, dict) else ""
+
+
+def _scopes(value: str | None) -> list[str]:
+    return [s.strip() for s in (value or "").split(",") if s.strip()]
+
+
+def error_for_response(response: requests.Response, endpoint: str, docs_url: str) -> CopilotSourceError:
+    """Map a failed API response to the exception that explains it (rate limits excluded)."""
+    status = response.status_code
+    request_id = response.headers.get("x-github-request-id")
+    message = _message(response)
+    said = f" GitHub said: {message!r}." if message else ""
+    common: dict[str, Any] = dict(request_id=request_id, endpoint=endpoint)
+    if status == 401:
+        return InvalidCredentials(
+            f"GitHub rejected the token (401) on {endpoint}: it is wrong, expired or revoked.{said}",
+            "Create a new classic personal access token with `manage_billing:copilot` or"
+            " `read:enterprise` and store it as `access_token` under [sources.copilot].",
+            docs_url=DOCS["tokens"],
+            **common,
+        )
+    if status == 403:
+        has = _scopes(response.headers.get("x-oauth-scopes"))
+        accepted = _scopes(response.headers.get("x-accepted-oauth-scopes")) or list(ACCEPTED_SCOPES)
+        if "x-oauth-scopes" in response.headers and not set(has) & set(accepted):
+            return InvalidPermissions(
+                f"The token may not read {endpoint} (403): it has scopes"
+                f" [{', '.join(has) or 'none'}], the endpoint accepts [{', '.join(accepted)}].{said}",
+                "Use a classic personal access token with `manage_billing:copilot` or"
+                " `read:enterprise`, held by an enterprise owner or billing manager. Fine-grained"
+                " tokens do not work for enterprise endpoints.",
+                docs_url=DOCS["scopes"],
+                **common,
+            )
+        if "/metrics/reports/" in endpoint or "report" in endpoint:
+            return MetricsDisabled(
+                f"GitHub refused {endpoint} (403) although the token has an accepted scope.{said}"
+                " The enterprise's 'Copilot usage metrics' policy is probably not 'Enabled"
+                " everywhere', or the token's user lacks the 'View Enterprise Copilot Metrics' role.",
+                "An enterprise owner sets Enterprise settings > AI controls > Copilot > 'Copilot"
+                " usage metrics' to 'Enabled everywhere'; reports then appear for the following days.",
+                docs_url=docs_url,
+                **common,
+            )
+        return InvalidPermissions(
+            f"GitHub refused {endpoint} (403).{said}",
+            "The token's user must be an enterprise owner or billing manager, using a classic"
+            " token with `manage_billing:copilot` or `read:enterprise`.",
+            docs_url=DOCS["scopes"],
+            **common,
+        )
+    if status == 404:
+        return NoResource(
+            f"GitHub answered 404 for {endpoint}: the enterprise slug is wrong, or the token's"
+            " user is not an owner or billing manager of it (GitHub hides what you may not see).",
+            "Check `enterprise` under [sources.copilot] (the slug in"
+            " https://github.com/enterprises/<slug>) and that the token's user has that role.",
+            docs_url=docs_url,
+            **common,
+        )
+    if 300 <= status < 400:
+        target = urlsplit(response.headers.get("location", "")).hostname or "unknown host"
+        return Unreachable(
+            f"GitHub redirected {endpoint} ({status}) to {target}; the token is never sent across"
+            " redirects, so the request was not followed.",
+            "Check `base_url` under [sources.copilot]: it must be the API host itself.",
+            **common,
+        )
+    return Unreachable(
+        f"GitHub answered {status} for {endpoint} after retries.{said}",
+        "GitHub may be having trouble (https://www.githubstatus.com); run again later.",
+        docs_url=DOCS["troubleshooting"],
+        **common,
+    )
+
+
+def _connection_error(exc: Exception, url: str, endpoint: str) -> Unreachable:
+    host = urlsplit(url).hostname or url
+    kind = type(exc).__name__
+    return Unreachable(
+        f"Could not reach {host} for {endpoint} ({kind}: {redact(str(exc))[:300]}).",
+        f"Check the network, DNS, proxy (HTTPS_PROXY) and TLS settings for {host}, and"
+        " `base_url` under [sources.copilot].",
+        endpoint=endpoint,
+    )
+
+
+class GitHubClient:
+    """Requests to one enterprise's API host, with GitHub's rate-limit rules applied."""
+
+    def __init__(self, settings: SourceSettings) -> None:
+        self.settings = settings
+        self.api_host = urlsplit(settings.base_url).netloc
+        register_secret(settings.access_token)
+        self._auth = f"Bearer {settings.access_token}"
+        self.limiter = RateLimiter(settings.rate_limit_max_wait, settings.rate_limit_min_wait)
+        self._api = self._retrying_client()
+        self._files = self._retrying_client()
+        self.api_calls = 0
+        self.downloads = 0
+
+    @staticmethod
+    def _retrying_client() -> Client:
+        client = Client(raise_for_status=False, status_codes=RETRY_STATUS)
+        client.configure()  # dlt's [runtime] request_* settings
+        return client
+
+    def api_url(self, path: str) -> str:
+        return f"{self.settings.base_url}/{path.lstrip('/')}"
+
+    def _send_api(self, url: str, params: Mapping[str, Any] | None, endpoint: str) -> requests.Response:
+        if urlsplit(url).netloc != self.api_host:
+            # pagination links must stay on the API host: the token goes nowhere else
+            raise Unreachable(
+                f"GitHub pointed {endpoint} at another host ({urlsplit(url).hostname}); the token"
+                " is only ever sent to the configured API host.",
+                "Check `base_url` under [sources.copilot].",
+                endpoint=endpoint,
+            )
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": self.settings.api_version,
+            "User-Agent": USER_AGENT,
+            "Authorization": self._auth,
+        }
+        failure: Exception | None = None
+        try:
+            self.api_calls += 1
+            return self._api.session.get(url, params=params, headers=headers, allow_redirects=False)
+        except requests.RequestException as exc:
+            failure = exc
+        # raised outside the except block, so no traceback chains the original exception text
+        raise _connection_error(failure, url, endpoint)
+
+    def get(
+        self,
+        path_or_url: str,
+        endpoint: str,
+        docs_url: str,
+        params: Mapping[str, Any] | None = None,
+        missing_ok: bool = False,
+    ) -> requests.Response | None:
+        """GET an API resource; `None` for 404/204 when `missing_ok` (a report day not there)."""
+        url = path_or_url if "://" in path_or_url else self.api_url(path_or_url)
+        for attempt in range(MAX_RATE_LIMIT_ATTEMPTS):
+            self.limiter.before_request()
+            response = self._send_api(url, params, endpoint)
+            info = RateLimitInfo.from_headers(response.headers)
+            self.limiter.observe(info)
+            status = response.status_code
+            if status == 200:
+                return response
+            if missing_ok and status in (204, 404):
+                return None
+            if is_rate_limited(status, info, _message(response)):
+                self.limiter.on_rate_limited(info, attempt, endpoint)
+                continue
+            raise error_for_response(response, endpoint, docs_url)
+        raise error_for_response(response, endpoint, docs_url)
+
+    def open_download(self, url: str, what: str) -> requests.Response:
+        """Start streaming a signed report file: no Authorization header, ever."""
+        check_url_scheme(url, f"The download link for {what}")
+        failure: Exception | None = None
+        try:
+            self.downloads += 1
+            return self._files.session.get(
+                url,
+                headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip"},
+                stream=True,
+            )
+        except requests.RequestException as exc:
+            failure = exc
+        raise _connection_error(failure, safe_url(url), what)

@@ -1,0 +1,198 @@
+"""Validate the source's configuration before any request, naming the key and its env var."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from copilot_source.errors import ConfigurationError
+from copilot_source.settings import FIRST_REPORT_DAY, REPORT_RETENTION_DAYS, RESOURCE_NAMES
+
+SECTION = "sources.copilot"
+SLUG_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?$")
+
+
+def config_key(key: str) -> str:
+    """How a key is named in `.dlt/*.toml` and in the environment."""
+    return f"`{key}` under [{SECTION}] (env {SECTION.replace('.', '__').upper()}__{key.upper()})"
+
+
+def utc_today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def earliest_report_day(today: date | None = None) -> date:
+    """The oldest day GitHub still serves: one year back, never before the first report day."""
+    today = today or utc_today()
+    return max(FIRST_REPORT_DAY, today - timedelta(days=REPORT_RETENTION_DAYS))
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url_scheme(url: str, what: str) -> None:
+    """Refuse plain http except on loopback hosts (the fake GitHub of tests and the demo)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
+        return
+    raise ConfigurationError(
+        f"{what} must be an https:// URL, got scheme {parts.scheme or 'none'!r} for host"
+        f" {parts.hostname or 'none'!r}.",
+        "Use https:// (plain http:// is accepted only on loopback hosts, for tests and the demo).",
+    )
+
+
+def parse_day(value: Any, key: str) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ConfigurationError(
+            f"{config_key(key)} is {value!r}, which is not a date.",
+            "Write it as YYYY-MM-DD, e.g. 2026-01-31.",
+        ) from None
+
+
+def parse_int(value: Any, key: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+        if str(number) != str(value).strip() and not isinstance(value, int):
+            raise ValueError(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"{config_key(key)} is {value!r}, which is not a whole number.",
+            f"Set it to a number from {low} to {high}.",
+        ) from None
+    if not low <= number <= high:
+        raise ConfigurationError(
+            f"{config_key(key)} is {number}, outside {low}..{high}.",
+            f"Set it to a number from {low} to {high}.",
+        )
+    return number
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """The validated configuration of one source instance."""
+
+    enterprise: str
+    access_token: str
+    base_url: str
+    api_version: str
+    start_date: date
+    end_date: date | None
+    lookback_days: int
+    concurrency: int
+    rate_limit_max_wait: float
+    rate_limit_min_wait: float
+
+    @property
+    def is_backfill(self) -> bool:
+        return self.end_date is not None
+
+
+def validate_settings(
+    enterprise: Any,
+    access_token: Any,
+    base_url: Any,
+    api_version: Any,
+    start_date: Any,
+    end_date: Any,
+    lookback_days: Any,
+    concurrency: Any,
+    rate_limit_max_wait: Any,
+    rate_limit_min_wait: Any,
+    today: date | None = None,
+) -> SourceSettings:
+    """Check every value; raise `ConfigurationError` on the first bad one."""
+    if not enterprise or not isinstance(enterprise, str):
+        raise ConfigurationError(
+            f"{config_key('enterprise')} is not set.",
+            "Set it to your enterprise's slug: `octo-corp` in https://github.com/enterprises/octo-corp.",
+        )
+    slug = enterprise.strip()
+    if not SLUG_PATTERN.match(slug):
+        raise ConfigurationError(
+            f"{config_key('enterprise')} is {enterprise!r}, which is not an enterprise slug.",
+            "Use only the slug: `octo-corp` in https://github.com/enterprises/octo-corp.",
+        )
+    if not access_token or not isinstance(access_token, str) or not access_token.strip():
+        raise ConfigurationError(
+            f"{config_key('access_token')} is not set.",
+            "Put a classic personal access token with `manage_billing:copilot` or `read:enterprise`"
+            " in .dlt/secrets.toml (see .dlt/example.secrets.toml), or run with --demo.",
+        )
+    token = access_token.strip()
+    if token.lower().startswith(("bearer ", "token ")) or any(c.isspace() for c in token):
+        raise ConfigurationError(
+            f"{config_key('access_token')} contains spaces or an auth scheme prefix.",
+            "Store the bare token only, without 'Bearer ' or quotes.",
+        )
+    base = str(base_url or "").strip().rstrip("/")
+    if not base:
+        raise ConfigurationError(
+            f"{config_key('base_url')} is empty.", "Remove it to use https://api.github.com."
+        )
+    check_url_scheme(base, config_key("base_url"))
+    today = today or utc_today()
+    start = parse_day(start_date, "start_date")
+    end = parse_day(end_date, "end_date")
+    earliest = earliest_report_day(today)
+    if start is not None and start < FIRST_REPORT_DAY:
+        raise ConfigurationError(
+            f"{config_key('start_date')} is {start}, before {FIRST_REPORT_DAY}, the first day"
+            " GitHub has usage reports for.",
+            f"Set it to {FIRST_REPORT_DAY} or later, or remove it to load all GitHub still keeps.",
+        )
+    if start is None or start < earliest:
+        start = earliest
+    if end is not None:
+        if end < start:
+            raise ConfigurationError(
+                f"{config_key('end_date')} is {end}, before the start date {start}.",
+                "Give an end date on or after the start date.",
+            )
+        if end >= today:
+            end = today - timedelta(days=1)
+    return SourceSettings(
+        enterprise=slug,
+        access_token=token,
+        base_url=base,
+        api_version=str(api_version or "").strip() or "2022-11-28",
+        start_date=start,
+        end_date=end,
+        lookback_days=parse_int(lookback_days, "lookback_days", 0, REPORT_RETENTION_DAYS),
+        concurrency=parse_int(concurrency, "concurrency", 1, 32),
+        rate_limit_max_wait=float(parse_int(rate_limit_max_wait, "rate_limit_max_wait", 0, 7 * 86400)),
+        rate_limit_min_wait=float(parse_int(rate_limit_min_wait, "rate_limit_min_wait", 0, 3600)),
+    )
+
+
+def validate_resource_names(names: Sequence[str]) -> tuple[str, ...]:
+    unknown = [n for n in names if n not in RESOURCE_NAMES]
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown resource name(s): {', '.join(unknown)}.",
+            f"Choose from: {', '.join(RESOURCE_NAMES)}.",
+        )
+    return tuple(names)

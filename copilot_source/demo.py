@@ -1,0 +1,42 @@
+"""The built-in demo: a deterministic fake enterprise served on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from copilot_source.config import utc_today
+from copilot_source.fake_github import FakeEnterprise, FakeGitHub
+
+DEMO_PIPELINE = "github_copilot_demo"
+DEMO_DAYS = 45
+
+
+def demo_enterprise() -> FakeEnterprise:
+    """Six weeks of a 100-person enterprise, ending where GitHub's newest report would."""
+    today = utc_today()
+    newest = today - timedelta(days=3)
+    return FakeEnterprise(
+        slug="octo-demo",
+        user_count=100,
+        org_count=4,
+        first_report_day=newest - timedelta(days=DEMO_DAYS - 1),
+        newest_report_day=newest,
+        idle_after=newest - timedelta(days=40),
+        new_fields_from={"ai_credits_used": newest - timedelta(days=20)},
+    )
+
+
+@contextmanager
+def demo_server() -> Iterator[dict[str, Any]]:
+    """Serve the demo enterprise; yields the source arguments that point at it."""
+    enterprise = demo_enterprise()
+    with FakeGitHub(enterprise) as fake:
+        yield {
+            "enterprise": enterprise.slug,
+            "access_token": fake.token,
+            "base_url": fake.api_url,
+            "start_date": enterprise.first_report_day,
+        }

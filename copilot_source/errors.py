@@ -1,0 +1,121 @@
+"""The exceptions the source raises: one base class, one subclass per failure code.
+
+A caller embedding the source catches `CopilotSourceError` (or one code) around `pipeline.run`;
+dlt wraps it in `PipelineStepFailed`, and `find_source_error` digs it out again. Every message
+is redacted: it never holds a token or a signed download URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from copilot_source.redaction import redact
+
+
+class CopilotSourceError(Exception):
+    """Base class: a failure with a code, its cause and the fix."""
+
+    code = "error"
+
+    def __init__(
+        self,
+        cause: str,
+        fix: str = "",
+        *,
+        request_id: str | None = None,
+        docs_url: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        self.cause = redact(cause)
+        self.fix = redact(fix)
+        self.request_id = request_id
+        self.docs_url = docs_url
+        self.endpoint = endpoint
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        parts = [f"[{self.code}] {self.cause}"]
+        if self.fix:
+            parts.append(f"Fix: {self.fix}")
+        if self.request_id:
+            parts.append(f"GitHub request id: {self.request_id}")
+        if self.docs_url:
+            parts.append(f"Docs: {self.docs_url}")
+        return " ".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "cause": self.cause,
+            "fix": self.fix,
+            "request_id": self.request_id,
+            "docs_url": self.docs_url,
+            "endpoint": self.endpoint,
+        }
+
+
+class ConfigurationError(CopilotSourceError):
+    """A config value is missing or malformed; found before any request is made."""
+
+    code = "invalid_config"
+
+
+class InvalidCredentials(CopilotSourceError):
+    """401: the token is wrong, expired or revoked."""
+
+    code = "invalid_credentials"
+
+
+class InvalidPermissions(CopilotSourceError):
+    """403 that is not a rate limit: the token lacks a scope or its user lacks a role."""
+
+    code = "invalid_permissions"
+
+
+class NoResource(CopilotSourceError):
+    """404 on the enterprise: wrong slug, or the token's user may not see it."""
+
+    code = "no_resource"
+
+
+class MetricsDisabled(CopilotSourceError):
+    """Seats answer but the usage reports are refused: the metrics policy is off."""
+
+    code = "metrics_disabled"
+
+
+class RateLimited(CopilotSourceError):
+    """GitHub's rate limit outlasted the configured ceiling on waiting."""
+
+    code = "rate_limited"
+
+
+class Unreachable(CopilotSourceError):
+    """DNS, TLS, connection, proxy or persistent server failure."""
+
+    code = "unreachable"
+
+
+class ReportDataError(CopilotSourceError):
+    """A report file holds a line that is not valid JSON or lacks its key fields."""
+
+    code = "bad_report_data"
+
+
+class RunInProgress(CopilotSourceError):
+    """Another run of the same pipeline holds the lock."""
+
+    code = "run_in_progress"
+
+
+def find_source_error(exc: BaseException) -> CopilotSourceError | None:
+    """The `CopilotSourceError` inside `exc` (dlt wraps resource errors several times)."""
+    seen = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CopilotSourceError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

@@ -1,0 +1,174 @@
+"""The body of a report resource: plan the days, fetch them side by side, yield their tables."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common import logger
+from dlt.common.schema.typing import TWriteDispositionConfig
+from dlt.extract.incremental import Incremental
+
+from copilot_source import arrow_reports, python_reports
+from copilot_source.batching import Batcher
+from copilot_source.client import GitHubClient
+from copilot_source.concurrency import ordered_map
+from copilot_source.config import SourceSettings, earliest_report_day, utc_today
+from copilot_source.days import DayOutcome, compact, day_range, plan_days
+from copilot_source.downloads import ReportDay, fetch_report_day
+from copilot_source.errors import CopilotSourceError, MetricsDisabled, NoResource
+from copilot_source.report_tables import breakdown_primary_key
+from copilot_source.settings import DOCS, REPORT_DELAY_DAYS, ReportSpec
+
+# upsert by primary key and delete what a re-read day no longer has (dlt's `cdc` strategy);
+# supported alike by DuckDB, PostgreSQL, BigQuery, Snowflake, Databricks and Delta tables
+MERGE: TWriteDispositionConfig = {"disposition": "merge", "strategy": "cdc"}
+# a first run that finds no report in this many days (while days that old should exist) fails
+SILENT_DAYS_BEFORE_FAILING = 7
+
+
+def breakdown_hints(table: str, spec: ReportSpec) -> Any:
+    """Hints of an array's table: replaced day by day like its parent, keyed by element position."""
+    return dlt.mark.make_hints(
+        table_name=table,
+        write_disposition=MERGE,
+        primary_key=breakdown_primary_key(spec.keys),
+        merge_key=spec.day_keys,
+    )
+
+
+class ReportReader:
+    """Reads one report (e.g. users-1-day) for the days one run needs."""
+
+    def __init__(self, client: GitHubClient, settings: SourceSettings, spec: ReportSpec, fast: bool) -> None:
+        self.client = client
+        self.settings = settings
+        self.spec = spec
+        self.fast = fast
+        self._declared: set[str] = set()
+
+    def _tables(self, fetched: ReportDay) -> Iterator[tuple[str, Any]]:
+        spec = self.spec
+        for index, path in enumerate(fetched.files):
+            label = fetched.label(index)
+            if self.fast:
+                yield from arrow_reports.report_tables(path, spec.resource, spec.keys, label)
+            else:
+                yield from python_reports.report_rows(path, spec.resource, spec.keys, label)
+
+    def _items(self, batches: Iterator[tuple[str, Any]]) -> Iterator[Any]:
+        """dlt items: the resource's own rows as they are, array tables marked with their table."""
+        for table, data in batches:
+            if table == self.spec.resource:
+                yield data
+            elif table in self._declared:
+                yield dlt.mark.with_table_name(data, table)
+            else:
+                # declare the array's table once; later items only name it (much cheaper)
+                self._declared.add(table)
+                yield dlt.mark.with_hints(data, breakdown_hints(table, self.spec), create_table_variant=True)
+
+    def _check_reports_exist(self, days: list[date]) -> None:
+        """No report on any day of a first run: tell a wrong slug from a switched-off policy."""
+        try:
+            self.client.get(
+                f"enterprises/{self.settings.enterprise}/copilot/billing/seats",
+                "the enterprise's Copilot seats",
+                DOCS["seats"],
+                params={"per_page": 1},
+            )
+        except NoResource:
+            raise
+        except CopilotSourceError:
+            pass  # a token that may read reports but not seats: the reports are still the issue
+        raise MetricsDisabled(
+            f"GitHub has no {self.spec.report} report for any day from {days[0]} to {days[-1]}"
+            " although the enterprise answers: its 'Copilot usage metrics' policy is probably not"
+            " 'Enabled everywhere' (or Copilot was first used less than three days ago).",
+            "An enterprise owner sets Enterprise settings > AI controls > Copilot > 'Copilot usage"
+            " metrics' to 'Enabled everywhere'; reports appear for the days after that.",
+            docs_url=self.spec.docs_url,
+            endpoint=self.spec.report,
+        )
+
+    def read(self, cursor: Incremental[date]) -> Iterator[Any]:
+        settings = self.settings
+        state = dlt.current.resource_state()
+        today = utc_today()
+        earliest = earliest_report_day(today)
+        if settings.is_backfill:
+            assert settings.end_date is not None
+            days = day_range(settings.start_date, settings.end_date)
+        else:
+            start = cursor.start_value or settings.start_date
+            holes = [date.fromisoformat(d) for d in state.get("holes", [])]
+            days = plan_days(start, today - timedelta(days=1), holes, earliest)
+            if days and days[0] < start:
+                # retried holes are older than the cursor window: let their rows through
+                cursor.start_value = days[0]
+        outcome = DayOutcome()
+        folder = Path(tempfile.mkdtemp(prefix="copilot-reports-"))
+
+        def fetch(day: date) -> ReportDay | None:
+            return fetch_report_day(self.client, self.spec, settings.enterprise, day, folder)
+
+        batcher = Batcher()
+        try:
+            for day, fetched in zip(days, ordered_map(fetch, days, settings.concurrency), strict=True):
+                if fetched is None:
+                    outcome.unavailable.append(day)
+                    continue
+                for table, data in self._tables(fetched):
+                    yield from self._items(batcher.add(table, data))
+                fetched.remove()
+                outcome.loaded.append(day)
+            yield from self._items(batcher.flush())
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._record(state, outcome, days, earliest, today)
+
+    def _record(
+        self, state: dict[str, Any], outcome: DayOutcome, days: list[date], earliest: date, today: date
+    ) -> None:
+        """Remember what GitHub has (for holes and the next run) and report on this run."""
+        known_first = [date.fromisoformat(state["first_day"])] if "first_day" in state else []
+        first = min(known_first + outcome.loaded, default=None)
+        known_newest = date.fromisoformat(state["newest_day"]) if "newest_day" in state else None
+        newest = outcome.newest_loaded(known_newest)
+        old_holes = {date.fromisoformat(d) for d in state.get("holes", [])}
+        still_missing = {d for d in old_holes if d not in outcome.loaded and d >= earliest}
+        holes = sorted(still_missing | set(outcome.holes(first, newest)))
+        not_yet = outcome.not_yet_available(newest)
+        metrics = dlt.current.resource_metrics()
+        metrics["days_loaded"] = compact(outcome.loaded)
+        metrics["days_not_yet_available"] = compact(not_yet)
+        metrics["days_missing_retried_later"] = compact(holes)
+        if self.settings.is_backfill:
+            return
+        if first is None and days and not outcome.loaded:
+            overdue = [
+                d for d in days if d <= today - timedelta(days=REPORT_DELAY_DAYS + SILENT_DAYS_BEFORE_FAILING)
+            ]
+            if overdue:
+                self._check_reports_exist(days)
+        if first is not None:
+            state["first_day"] = first.isoformat()
+        if newest is not None:
+            state["newest_day"] = newest.isoformat()
+        state["holes"] = [d.isoformat() for d in holes]
+        if holes:
+            logger.warning(
+                f"GitHub has no {self.spec.report} report for {compact(holes)} although later days"
+                " exist; these days are retried on later runs."
+            )
+        dropped = sorted(d for d in old_holes if d < earliest)
+        if dropped:
+            logger.warning(
+                f"GitHub no longer keeps {self.spec.report} reports for {compact(dropped)} (older"
+                " than one year); they stay missing."
+            )

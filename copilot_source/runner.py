@@ -1,0 +1,111 @@
+"""Run the source in a pipeline the way `pipelines/load.py` does, and explain the outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from copilot_source import copilot_source
+from copilot_source.errors import CopilotSourceError, find_source_error
+from copilot_source.redaction import redact
+from copilot_source.run_lock import pipeline_lock
+from copilot_source.settings import REPORTS
+
+PIPELINE_NAME = "github_copilot"
+DATASET_NAME = "copilot_data"
+
+
+@dataclass
+class RunSummary:
+    """What one run loaded: rows per table and the report days."""
+
+    destination: str
+    dataset: str
+    rows: dict[str, int] = field(default_factory=dict)
+    days: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [f"Loaded into {self.destination}, dataset {self.dataset}:"]
+        tables = {t: n for t, n in sorted(self.rows.items()) if not t.startswith("_dlt")}
+        width = max([len(t) for t in tables] + [5])
+        out.append(f"  {'table'.ljust(width)}  rows")
+        out += [f"  {t.ljust(width)}  {n}" for t, n in tables.items()] or ["  (no new rows)"]
+        for resource, days in self.days.items():
+            out.append(
+                f"{resource}: days loaded {days.get('days_loaded', 'none')};"
+                f" not yet available {days.get('days_not_yet_available', 'none')};"
+                f" missing, retried later {days.get('days_missing_retried_later', 'none')}"
+            )
+        return out
+
+
+def summarize(pipeline: dlt.Pipeline, info: LoadInfo | None) -> RunSummary:
+    trace = pipeline.last_trace
+    summary = RunSummary(
+        destination=str(pipeline.destination.destination_name if pipeline.destination else "?"),
+        dataset=pipeline.dataset_name,
+    )
+    normalize = trace.last_normalize_info if trace else None
+    if normalize is not None:
+        summary.rows = dict(normalize.row_counts)
+    extract = trace.last_extract_info if trace else None
+    if extract is not None:
+        for metrics in extract.metrics.values():
+            for step in metrics:
+                for name, resource in step["resource_metrics"].items():
+                    if name in {r.resource for r in REPORTS}:
+                        custom = resource.custom_metrics
+                        summary.days[name] = {k: str(v) for k, v in custom.items() if k.startswith("days_")}
+    return summary
+
+
+def run_load(
+    pipeline_name: str = PIPELINE_NAME,
+    dataset_name: str = DATASET_NAME,
+    resources: Sequence[str] = (),
+    source_args: dict[str, Any] | None = None,
+    progress: str | None = "log",
+    **pipeline_args: Any,
+) -> RunSummary:
+    """Load the source (all or some resources) while holding the pipeline's run lock.
+
+    Raises `CopilotSourceError` with a clear message for every failure it can explain.
+    """
+    pipeline = dlt.pipeline(  # type: ignore[call-overload]
+        pipeline_name=pipeline_name,
+        dataset_name=dataset_name,
+        progress=progress,
+        **pipeline_args,
+    )
+    with pipeline_lock(pipeline.pipelines_dir, pipeline_name):
+        source = copilot_source(**(source_args or {}))
+        if resources:
+            source = source.with_resources(*resources)
+        try:
+            info = pipeline.run(source)
+        except PipelineStepFailed as exc:
+            raise as_source_error(exc) from None
+    return summarize(pipeline, info)
+
+
+class PipelineFailed(CopilotSourceError):
+    """A failure the source cannot name more precisely (e.g. the destination refused a load)."""
+
+    code = "pipeline_failed"
+
+
+def as_source_error(exc: BaseException) -> CopilotSourceError:
+    found = find_source_error(exc)
+    if found is not None:
+        return found
+    step = getattr(exc, "step", "run")
+    return PipelineFailed(
+        f"The pipeline failed at step {step}: {redact(str(exc))[:2000]}",
+        "Fix the cause above and run again: completed load packages are kept, and the next run"
+        " finishes them before extracting new data.",
+    )
