@@ -90,12 +90,12 @@ def _parse(chunk: bytes, text_fields: Sequence[str]) -> pa.Table:
 def parse_chunk(chunk: bytes) -> pa.Table:
     """Parse NDJSON; strings pyarrow would guess to be timestamps stay text unless known as such."""
     table = _parse(chunk, _TEXT_FIELDS)
-    guessed = [
-        f.name for f in table.schema if pa.types.is_timestamp(f.type) and field_kind(f.name) != "timestamp"
-    ]
+    guessed = [f.name for f in table.schema if pa.types.is_timestamp(f.type) and field_kind(f.name) != "timestamp"]
     if guessed:
         table = _parse(chunk, (*_TEXT_FIELDS, *guessed))
-    return table
+    # an explicit field is a column even where no line has it: keep only what the data holds
+    absent = [n for n in _TEXT_FIELDS if table.column(n).null_count == table.num_rows]
+    return table.drop_columns(absent)
 
 
 def unwrap_day_rows(table: pa.Table) -> pa.Table:

@@ -51,8 +51,7 @@ def check_url_scheme(url: str, what: str) -> None:
     if parts.scheme == "http" and is_loopback_host(parts.hostname):
         return
     raise ConfigurationError(
-        f"{what} must be an https:// URL, got scheme {parts.scheme or 'none'!r} for host"
-        f" {parts.hostname or 'none'!r}.",
+        f"{what} must be an https:// URL, got scheme {parts.scheme or 'none'!r} for host {parts.hostname or 'none'!r}.",
         "Use https:// (plain http:// is accepted only on loopback hosts, for tests and the demo).",
     )
 
@@ -150,9 +149,7 @@ def validate_settings(
         )
     base = str(base_url or "").strip().rstrip("/")
     if not base:
-        raise ConfigurationError(
-            f"{config_key('base_url')} is empty.", "Remove it to use https://api.github.com."
-        )
+        raise ConfigurationError(f"{config_key('base_url')} is empty.", "Remove it to use https://api.github.com.")
     check_url_scheme(base, config_key("base_url"))
     today = today or utc_today()
     start = parse_day(start_date, "start_date")

@@ -131,9 +131,7 @@ def fetch_report_day(
     path = f"enterprises/{enterprise}/copilot/metrics/reports/{report.report}"
     endpoint = f"the {report.report} report for {day}"
     for _ in range(LINK_REFRESHES + 1):
-        response = client.get(
-            path, endpoint, report.docs_url, params={"day": day.isoformat()}, missing_ok=True
-        )
+        response = client.get(path, endpoint, report.docs_url, params={"day": day.isoformat()}, missing_ok=True)
         if response is None:
             return None
         links = response.json().get("download_links") or []

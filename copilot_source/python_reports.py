@@ -83,9 +83,7 @@ def line_tables(record: Row, table_name: str, keys: Sequence[str]) -> Iterator[t
                 yield child, _element_row(element, key_values, index)
 
 
-def report_rows(
-    path: Path, table_name: str, keys: Sequence[str], label: str
-) -> Iterator[tuple[str, list[Row]]]:
+def report_rows(path: Path, table_name: str, keys: Sequence[str], label: str) -> Iterator[tuple[str, list[Row]]]:
     """All rows of one report file, batched per table; a bad line raises `ReportDataError`."""
     batches: dict[str, list[Row]] = {}
     with open(path, "rb") as file:

@@ -141,7 +141,5 @@ class RateLimiter:
         with self._lock:
             self._paused_until = max(self._paused_until, now + wait)
             resume = self._paused_until
-        logger.warning(
-            f"Rate limited by GitHub on {what}; waiting {wait:.0f}s, resuming at {_clock_time(resume)}."
-        )
+        logger.warning(f"Rate limited by GitHub on {what}; waiting {wait:.0f}s, resuming at {_clock_time(resume)}.")
         self._sleep(max(0.0, resume - self._clock()))

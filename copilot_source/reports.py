@@ -151,9 +151,7 @@ class ReportReader:
         if self.settings.is_backfill:
             return
         if first is None and days and not outcome.loaded:
-            overdue = [
-                d for d in days if d <= today - timedelta(days=REPORT_DELAY_DAYS + SILENT_DAYS_BEFORE_FAILING)
-            ]
+            overdue = [d for d in days if d <= today - timedelta(days=REPORT_DELAY_DAYS + SILENT_DAYS_BEFORE_FAILING)]
             if overdue:
                 self._check_reports_exist(days)
         if first is not None:

@@ -36,9 +36,7 @@ def link_targets(header: str | None) -> dict[str, str]:
     """`rel` -> URL from a `Link` header (RFC 8288, as GitHub sends it)."""
     if not header:
         return {}
-    return {
-        link["rel"]: link["url"] for link in parse_header_links(header) if link.get("rel") and link.get("url")
-    }
+    return {link["rel"]: link["url"] for link in parse_header_links(header) if link.get("rel") and link.get("url")}
 
 
 def page_number(url: str) -> int | None:

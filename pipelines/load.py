@@ -24,18 +24,14 @@ from copilot_source.runner import run_load
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--resources",
         help=f"comma-separated subset of: {', '.join(RESOURCE_NAMES)} (default: all)",
     )
     parser.add_argument("--start-date", help="backfill from this day (YYYY-MM-DD); the cursor is left alone")
     parser.add_argument("--end-date", help="backfill up to this day (YYYY-MM-DD), included")
-    parser.add_argument(
-        "--demo", action="store_true", help="load a built-in fake enterprise served on loopback"
-    )
+    parser.add_argument("--demo", action="store_true", help="load a built-in fake enterprise served on loopback")
     parser.add_argument(
         "--progress",
         default="log",
@@ -54,11 +50,26 @@ def source_args(args: argparse.Namespace) -> dict[str, Any]:
     return {"start_date": start, "end_date": end}
 
 
-def token_configured() -> bool:
+def configured(key: str) -> bool:
+    """Whether `sources.copilot.<key>` is set in .dlt/ or the environment."""
     try:
-        return bool(dlt.secrets.get("sources.copilot.access_token"))
+        return bool(dlt.config.get(f"sources.copilot.{key}") or dlt.secrets.get(f"sources.copilot.{key}"))
     except Exception:
         return False
+
+
+def run_demo(resources: tuple[str, ...], extra: dict[str, Any], progress: str | None) -> int:
+    with demo_server() as demo:
+        summary = run_load(
+            pipeline_name=DEMO_PIPELINE,
+            resources=resources,
+            source_args={**demo, **extra},
+            progress=progress,
+            destination=dlt.destinations.duckdb(f"{DEMO_PIPELINE}.duckdb"),
+        )
+    print("\n".join(summary.lines()))
+    print(f"Demo data is in {DEMO_PIPELINE}.duckdb, dataset copilot_data.")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,30 +77,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     progress = None if args.progress == "none" else args.progress
     try:
-        resources = validate_resource_names(
-            [r.strip() for r in (args.resources or "").split(",") if r.strip()]
-        )
+        resources = validate_resource_names([r.strip() for r in (args.resources or "").split(",") if r.strip()])
         extra = source_args(args)
         if args.demo:
-            with demo_server() as demo:
-                summary = run_load(
-                    pipeline_name=DEMO_PIPELINE,
-                    resources=resources,
-                    source_args={**demo, **extra},
-                    progress=progress,
-                    destination=dlt.destinations.duckdb(f"{DEMO_PIPELINE}.duckdb"),
-                )
-            print("\n".join(summary.lines()))
-            print(f"Demo data is in {DEMO_PIPELINE}.duckdb, dataset copilot_data.")
-            return 0
-        if not token_configured():
-            print(
+            return run_demo(resources, extra, progress)
+        if not configured("access_token"):
+            advice = (
                 f"No GitHub token configured: set {config_key('access_token')} in .dlt/secrets.toml"
-                " (see .dlt/example.secrets.toml).\nTo see what this loads without a token, run:"
-                " python pipelines/load.py --demo",
+                " (see .dlt/example.secrets.toml)."
+            )
+            if configured("enterprise"):
+                # a configured deployment without its token must fail loudly, never load fake data
+                print(
+                    f"error: {advice} To try the built-in demo instead: python pipelines/load.py --demo",
+                    file=sys.stderr,
+                )
+                return 2
+            print(
+                f"{advice}\nNothing is configured yet, so this run loads the built-in demo enterprise"
+                " (same as --demo).",
                 file=sys.stderr,
             )
-            return 2
+            return run_demo(resources, extra, progress)
         summary = run_load(resources=resources, source_args=extra, progress=progress)
     except CopilotSourceError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

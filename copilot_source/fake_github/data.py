@@ -96,9 +96,7 @@ class FakeEnterprise:
     removed_seats: set[str] = field(default_factory=set)
     # seat key -> plan_type override (an assignment change)
     plan_changes: dict[str, str] = field(default_factory=dict)
-    _line_cache: dict[tuple[date, str], list[str]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    _line_cache: dict[tuple[date, str], list[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ---- people and seats -------------------------------------------------------------------
     def user_ids(self) -> list[int]:
@@ -198,9 +196,7 @@ class FakeEnterprise:
                 {
                     "created_at": created.isoformat().replace("+00:00", "Z"),
                     "updated_at": created.isoformat().replace("+00:00", "Z"),
-                    "pending_cancellation_date": (
-                        (as_of + timedelta(days=20)).isoformat() if h % 11 == 0 else None
-                    ),
+                    "pending_cancellation_date": ((as_of + timedelta(days=20)).isoformat() if h % 11 == 0 else None),
                     "last_activity_at": activity_at,
                     "last_activity_editor": editor,
                     "last_authenticated_at": activity_at,
@@ -290,9 +286,7 @@ class FakeEnterprise:
                 }
             )
         by_feature: list[dict[str, Any]] = [{"feature": f, **counters(True)} for f in features]
-        by_lang_feature = [
-            {"language": lang, "feature": rng.choice(features), **counters(False)} for lang in langs
-        ]
+        by_lang_feature = [{"language": lang, "feature": rng.choice(features), **counters(False)} for lang in langs]
         by_lang_model = [{"language": rng.choice(langs), "model": m, **counters(False)} for m in models]
         by_model_feature = [{"model": m, "feature": rng.choice(features), **counters(True)} for m in models]
         # the user's totals are the sums over features, as in GitHub's example

@@ -192,9 +192,7 @@ class FakeGitHub:
         if self._storage is None:
             return None
         ent = self.enterprise
-        fingerprint = repr(
-            (report, ent._content_fingerprint(day), ent.files_per_report, ent.enterprise_report_shape)
-        )
+        fingerprint = repr((report, ent._content_fingerprint(day), ent.files_per_report, ent.enterprise_report_shape))
         digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
         return self._storage / digest / f"{report}-{day}-{index}.ndjson"
 
@@ -318,9 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
             seen.status = 404
             self._error(404, "Not Found", headers)
 
-    def _seats(
-        self, fake: FakeGitHub, path: str, query: dict[str, str], headers: dict[str, str], seen: Seen
-    ) -> None:
+    def _seats(self, fake: FakeGitHub, path: str, query: dict[str, str], headers: dict[str, str], seen: Seen) -> None:
         per_page = max(1, min(100, int(query.get("per_page", "50"))))
         page = max(1, int(query.get("page", "1")))
         seats = fake.enterprise.seats(datetime.now(timezone.utc).date())

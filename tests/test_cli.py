@@ -1,0 +1,68 @@
+"""`pipelines/load.py` as a user runs it: a subprocess in a fresh working directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from copilot_source.demo import demo_enterprise
+
+LOAD = Path(__file__).resolve().parent.parent / "pipelines" / "load.py"
+
+
+def load(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, str(LOAD), "--progress", "none", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_demo_loads_the_built_in_enterprise(isolated_dlt: Path) -> None:
+    result = load(isolated_dlt, "--demo")
+    assert result.returncode == 0, result.stderr
+    enterprise = demo_enterprise()
+    days = enterprise.report_days()
+    lines = sum(len(enterprise.users_report_lines(day)) for day in days)
+    with duckdb.connect(str(isolated_dlt / "github_copilot_demo.duckdb"), read_only=True) as db:
+        assert db.execute("SELECT count(*) FROM copilot_data.users_1_day").fetchone() == (lines,)
+        assert db.execute("SELECT count(*) FROM copilot_data.enterprise_metrics").fetchone() == (len(days),)
+        seats = len(enterprise.seats(days[-1]))
+        assert db.execute("SELECT count(*) FROM copilot_data.seats").fetchone() == (seats,)
+    summary = {parts[0]: parts[1] for parts in (line.split() for line in result.stdout.splitlines()) if len(parts) == 2}
+    assert summary["users_1_day"] == str(lines)
+    assert f"days loaded {days[0]}..{days[-1]}" in result.stdout
+
+
+def test_without_any_config_it_says_so_and_runs_the_demo(isolated_dlt: Path) -> None:
+    result = load(isolated_dlt)
+    assert result.returncode == 0, result.stderr
+    assert "No GitHub token configured" in result.stderr
+    assert "demo" in result.stderr
+    assert (isolated_dlt / "github_copilot_demo.duckdb").exists()
+    assert not (isolated_dlt / "github_copilot.duckdb").exists()
+
+
+def test_a_configured_enterprise_without_token_fails_and_loads_nothing(isolated_dlt: Path) -> None:
+    result = load(isolated_dlt, env={"SOURCES__COPILOT__ENTERPRISE": "octo-corp"})
+    assert result.returncode == 2
+    assert "SOURCES__COPILOT__ACCESS_TOKEN" in result.stderr
+    assert "--demo" in result.stderr
+    assert not list(isolated_dlt.glob("*.duckdb"))
+
+
+def test_an_unknown_resource_name_is_refused_before_any_request(isolated_dlt: Path) -> None:
+    result = load(isolated_dlt, "--demo", "--resources", "users_1_day,sets")
+    assert result.returncode == 1
+    assert "[invalid_config] Unknown resource name(s): sets." in result.stderr
+    assert "seat_activity" in result.stderr
+    assert not list(isolated_dlt.glob("*.duckdb"))
