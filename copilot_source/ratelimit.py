@@ -94,9 +94,10 @@ class RateLimiter:
         """Account for a wait and fail once the ceiling on waiting would be passed."""
         with self._lock:
             if self.total_waited + seconds > self.max_wait:
+                resume = _clock_time(self._clock() + seconds)
                 raise RateLimited(
-                    f"GitHub's rate limit would keep this run waiting {seconds:.0f}s more ({reason}),"
-                    f" past the ceiling of {self.max_wait:.0f}s in total.",
+                    f"GitHub rate-limited {reason}; the limit resets at {resume} (in {seconds:.0f}s),"
+                    f" past this run's ceiling of {self.max_wait:.0f}s of waiting in total.",
                     "Run again after the limit resets, lower `concurrency`, or raise"
                     " `rate_limit_max_wait` under [sources.copilot].",
                     docs_url=DOCS["rate_limits"],
