@@ -19,6 +19,7 @@ from tests.conftest import (
     rows,
     run,
     scalar,
+    small_enterprise,
 )
 
 
@@ -340,3 +341,19 @@ def test_a_backfill_reloads_a_range_and_leaves_the_cursor_alone(tmp_path: Path, 
     )
     cursor_after = pipeline.state["sources"]["copilot"]["resources"]["users_1_day"]["incremental"]["day"]
     assert cursor_after["last_value"] == cursor_before["last_value"] == NEWEST
+
+
+def test_every_seat_page_is_read_once(tmp_path: Path) -> None:
+    enterprise = small_enterprise(user_count=230)
+    with FakeGitHub(enterprise) as fake:
+        pipeline = make_pipeline(tmp_path)
+        run(pipeline, fake, resources=("seats", "seat_activity"))
+        seats = enterprise.seats(TODAY)
+        pages = -(-len(seats) // 100)
+        assert pages == 3
+        asked = sorted(int(s.query["page"]) for s in fake.calls("api", "/billing/seats"))
+        assert asked == [1, 2, 3]
+        assert {s.query["per_page"] for s in fake.calls("api", "/billing/seats")} == {"100"}
+    assert scalar(pipeline, "SELECT count(*) FROM seats") == len(seats)
+    assert scalar(pipeline, "SELECT count(DISTINCT seat_key) FROM seat_activity") == len(seats)
+    assert scalar(pipeline, "SELECT sum(assignee__id) FROM seats") == sum(s["assignee"]["id"] for s in seats)
