@@ -14,6 +14,7 @@ import hmac
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 import zlib
@@ -28,21 +29,36 @@ from copilot_source.fake_github.data import FakeEnterprise
 
 ACCEPTED_SCOPES = "manage_billing:copilot, read:enterprise"
 DOCS = "https://docs.github.com/enterprise-cloud@latest/rest/copilot"
-API_FAULTS = ("500", "502", "503", "429", "403-secondary", "403-primary", "reset")
-FILE_FAULTS = ("500", "502", "503", "reset", "truncate", "truncate-clean", "expire")
+API_FAULTS = ("500", "502", "503", "429", "429-bare", "403-secondary", "403-primary", "reset", "timeout")
+FILE_FAULTS = ("500", "502", "503", "reset", "timeout", "stall", "truncate", "truncate-clean", "expire")
+# query parameters that do not name what a request asks for (a refreshed link has new ones)
+_VOLATILE_PARAMS = frozenset({"expires", "sig"})
 
 
 @dataclass
 class Faults:
-    """A deterministic share of requests fails with each kind (0.0 = never, 1.0 = always)."""
+    """A deterministic share of requests fails with each kind (0.0 = never, 1.0 = always).
+
+    Whether a request fails depends on the seed, the kind, what it asks for and how many times
+    it was asked for before, never on the order in which threads happen to send requests: a
+    seed gives the same faults on every run. API kinds: 500, 502, 503, 429 (retry-after),
+    429-bare (no wait given), 403-secondary (retry-after), 403-primary (remaining 0, reset in a
+    second), reset (TCP RST), timeout (no answer within `FakeGitHub.slow_seconds`). File kinds:
+    500, 502, 503, reset, timeout, stall (half the body, then silence), truncate (half the body,
+    then RST), truncate-clean (a short body with a consistent length, its last line cut), expire
+    (403 from the file host, as for an expired signature).
+    """
 
     api: dict[str, float] = field(default_factory=dict)
     files: dict[str, float] = field(default_factory=dict)
     seed: int = 0
+    # faults for the next requests, in order, before the shares apply (None: no fault)
+    api_next: list[str | None] = field(default_factory=list)
+    files_next: list[str | None] = field(default_factory=list)
 
-    def pick(self, kinds: dict[str, float], counter: int) -> str | None:
+    def pick(self, kinds: dict[str, float], request: str) -> str | None:
         for kind, share in sorted(kinds.items()):
-            if share > 0 and zlib.crc32(f"{self.seed}:{kind}:{counter}".encode()) % 10_000 < share * 10_000:
+            if share > 0 and zlib.crc32(f"{self.seed}:{kind}:{request}".encode()) % 10_000 < share * 10_000:
                 return kind
         return None
 
@@ -56,6 +72,9 @@ class Seen:
     query: dict[str, str]
     authorization: str | None
     status: int = 0
+    # the injected fault this request got, if any
+    fault: str | None = None
+    received_at: float = field(default_factory=time.time)
 
 
 class FakeGitHub:
@@ -85,12 +104,17 @@ class FakeGitHub:
         self.metrics_enabled = metrics_enabled
         self.rate_limit = rate_limit
         self.faults = Faults()
+        # how long "timeout" and "stall" faults keep a client waiting
+        self.slow_seconds = 2.0
+        # (report, day, file index) -> bytes to serve instead, or an HTTP status to answer
+        self.file_overrides: dict[tuple[str, date, int], bytes | int] = {}
         self.seen: list[Seen] = []
         self.redirect_seats_to: str | None = None
         self._storage = storage
         self._secret = b"fake-signing-key"
         self._lock = threading.Lock()
         self._counter = 0
+        self._asked: dict[str, int] = {}
         self._used = 0
         self._reset_at = int(time.time()) + 3600
         self._api = _Server((api_host, 0), self, "api")
@@ -140,6 +164,12 @@ class FakeGitHub:
             self._used = self.rate_limit - remaining
             self._reset_at = int(time.time() + reset_in)
 
+    @property
+    def rate_reset_at(self) -> int:
+        """When the rate-limit budget resets (epoch seconds), as `x-ratelimit-reset` says."""
+        with self._lock:
+            return self._reset_at
+
     # ---- shared bookkeeping -----------------------------------------------------------------
     def _next(self) -> int:
         with self._lock:
@@ -150,21 +180,36 @@ class FakeGitHub:
         with self._lock:
             self.seen.append(seen)
 
-    def _rate_headers(self) -> dict[str, str]:
+    def _fault(self, kinds: dict[str, float], upcoming: list[str | None], seen: Seen) -> str | None:
+        """The fault for this request: queued, else a function of what it asks for and how often."""
+        query = "&".join(f"{k}={v}" for k, v in sorted(seen.query.items()) if k not in _VOLATILE_PARAMS)
+        request = f"{seen.host}:{seen.path}?{query}"
+        with self._lock:
+            occurrence = self._asked[request] = self._asked.get(request, 0) + 1
+            queued = upcoming.pop(0) if upcoming else None
+        seen.fault = queued or self.faults.pick(kinds, f"{request}#{occurrence}")
+        return seen.fault
+
+    def _rate_headers(self) -> tuple[dict[str, str], bool]:
+        """Count one request against the budget; True when the budget was already spent."""
         with self._lock:
             now = time.time()
             if now >= self._reset_at:
                 self._used = 0
                 self._reset_at = int(now) + 3600
-            self._used += 1
+            # as on GitHub: the request that leaves 0 remaining succeeds, the next one is refused
+            spent = self._used >= self.rate_limit
+            if not spent:
+                self._used += 1
             remaining = max(0, self.rate_limit - self._used)
-            return {
+            headers = {
                 "x-ratelimit-limit": str(self.rate_limit),
                 "x-ratelimit-remaining": str(remaining),
                 "x-ratelimit-used": str(min(self._used, self.rate_limit)),
                 "x-ratelimit-reset": str(self._reset_at),
                 "x-ratelimit-resource": "core",
             }
+            return headers, spent
 
     def sign(self, path: str, expires: int) -> str:
         return hmac.new(self._secret, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
@@ -206,6 +251,11 @@ class _Server(ThreadingHTTPServer):
         self.role = role
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (timeouts, injected resets) is expected, not worth a traceback."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -235,6 +285,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.connection.close()
 
+    def _hang(self, fake: FakeGitHub) -> None:
+        """Keep the client waiting past its timeout, then hang up."""
+        time.sleep(fake.slow_seconds)
+        self._reset_connection()
+
     def do_GET(self) -> None:
         fake = self.server.fake
         parts = urlsplit(self.path)
@@ -251,18 +306,23 @@ class _Handler(BaseHTTPRequestHandler):
     # ---- the API host ---------------------------------------------------------------------
     def _api(self, fake: FakeGitHub, path: str, query: dict[str, str], seen: Seen) -> None:
         number = fake._next()
-        headers = {"x-github-request-id": f"FAKE:{number:06X}", **fake._rate_headers()}
-        fault = fake.faults.pick(fake.faults.api, number)
+        budget, spent = fake._rate_headers()
+        headers = {"x-github-request-id": f"FAKE:{number:06X}", **budget}
+        fault = fake._fault(fake.faults.api, fake.faults.api_next, seen)
         if fault == "reset":
             self._reset_connection()
+            return
+        if fault == "timeout":
+            self._hang(fake)
             return
         if fault in ("500", "502", "503"):
             seen.status = int(fault)
             self._error(int(fault), "Server Error", headers)
             return
-        if fault == "429":
+        if fault in ("429", "429-bare"):
             seen.status = 429
-            self._error(429, "Too many requests", {**headers, "retry-after": "1"})
+            wait = {"retry-after": "1"} if fault == "429" else {}
+            self._error(429, "Too many requests", {**headers, **wait})
             return
         if fault == "403-secondary":
             seen.status = 403
@@ -272,7 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {**headers, "retry-after": "1"},
             )
             return
-        if fault == "403-primary" or headers["x-ratelimit-remaining"] == "0":
+        if fault == "403-primary" or spent:
             seen.status = 403
             reset = str(int(time.time()) + 1) if fault else headers["x-ratelimit-reset"]
             self._error(
@@ -371,8 +431,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- the file host --------------------------------------------------------------------
     def _file(self, fake: FakeGitHub, path: str, query: dict[str, str], seen: Seen) -> None:
-        number = fake._next()
-        fault = fake.faults.pick(fake.faults.files, number)
+        fault = fake._fault(fake.faults.files, fake.faults.files_next, seen)
         segments = path.strip("/").split("/")
         expires = int(query.get("expires", "0") or 0)
         valid = hmac.compare_digest(fake.sign(path, expires), query.get("sig", ""))
@@ -387,16 +446,25 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "reset":
             self._reset_connection()
             return
+        if fault == "timeout":
+            self._hang(fake)
+            return
         if fault in ("500", "502", "503"):
             seen.status = int(fault)
             self._send(int(fault), b"server error", {"Content-Type": "text/plain"})
             return
-        found: bytes | None = None
+        found: bytes | int | None = None
         try:
             report, day, index = segments[1], date.fromisoformat(segments[2]), int(segments[3].split(".")[0])
-            found = fake.file_bytes(report, day, index)
+            found = fake.file_overrides.get((report, day, index))
+            if found is None:
+                found = fake.file_bytes(report, day, index)
         except (IndexError, ValueError, KeyError):
             found = None
+        if isinstance(found, int):
+            seen.status = found
+            self._send(found, b"overridden", {"Content-Type": "text/plain"})
+            return
         if found is None:
             seen.status = 404
             self._send(404, b"not found", {"Content-Type": "text/plain"})
@@ -410,8 +478,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Type"] = "application/gzip"
         seen.status = 200
-        if fault == "truncate" and len(body) > 2:
-            # announce the whole file, send half of it, hang up
+        if fault in ("truncate", "stall") and len(body) > 2:
+            # announce the whole file, send half of it, then hang up (or fall silent first)
             self.send_response(200)
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -419,11 +487,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
-            self._reset_connection()
+            if fault == "stall":
+                self._hang(fake)
+            else:
+                self._reset_connection()
             return
         if fault == "truncate-clean" and len(body) > 2:
+            # a short file that looks complete to HTTP, ending inside a line
             cut = len(body) // 2
-            while cut > 1 and body[cut - 1 : cut] == b"\n":
+            while cut > 1 and b"\n" in body[cut - 1 : cut + 1]:
                 cut -= 1
-            body = body[:cut]  # a short file that looks complete to HTTP
+            body = body[:cut]
         self._send(200, body, headers)
