@@ -11,7 +11,13 @@ from urllib.parse import parse_qsl, urlsplit
 REDACTED = "***"
 # classic, OAuth, user-to-server, server-to-server and refresh tokens, and fine-grained PATs
 TOKEN_PATTERN = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{8,}|github_pat_[A-Za-z0-9_]{8,})")
-URL_PATTERN = re.compile(r"https?://[^\s\"'<>]+")
+# a whole URL, or a request target with a query string as urllib3 logs it ("GET /path?q HTTP/1.1")
+URL_PATTERN = re.compile(r"https?://[^\s\"'<>]+|(?<![^\s\"'(=])/[^\s\"'<>?]*\?[^\s\"'<>]+")
+# signature-like parameters outside any URL (e.g. a logged dict of query parameters)
+SIGNATURE_PATTERN = re.compile(
+    r"(?i)\b(sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|access_token|token)"
+    r"(=|\"?\s*:\s*\"?|'\s*:\s*')([^&\s\"'<>,}]{4,})"
+)
 # query parameters that we send to the API ourselves and that carry no credential
 SAFE_QUERY_PARAMS = frozenset({"day", "page", "per_page"})
 
@@ -42,6 +48,7 @@ def redact(text: str) -> str:
     if not text:
         return text
     text = URL_PATTERN.sub(lambda m: safe_url(m.group(0)), text)
+    text = SIGNATURE_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     text = TOKEN_PATTERN.sub(REDACTED, text)
     for secret in sorted(_secrets, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
