@@ -50,10 +50,15 @@ def source_args(args: argparse.Namespace) -> dict[str, Any]:
     return {"start_date": start, "end_date": end}
 
 
-def configured(key: str) -> bool:
-    """Whether `sources.copilot.<key>` is set in .dlt/ or the environment."""
+def configured(key: str, secret: bool = False) -> bool:
+    """Whether `sources.copilot.<key>` is set in .dlt/ or the environment.
+
+    A secret is looked up through `dlt.secrets` only: dlt records every value read through
+    `dlt.config` in the pipeline trace (trace.pickle), in clear text.
+    """
+    accessor = dlt.secrets if secret else dlt.config
     try:
-        return bool(dlt.config.get(f"sources.copilot.{key}") or dlt.secrets.get(f"sources.copilot.{key}"))
+        return bool(accessor.get(f"sources.copilot.{key}"))
     except Exception:
         return False
 
@@ -81,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = source_args(args)
         if args.demo:
             return run_demo(resources, extra, progress)
-        if not configured("access_token"):
+        if not configured("access_token", secret=True):
             advice = (
                 f"No GitHub token configured: set {config_key('access_token')} in .dlt/secrets.toml"
                 " (see .dlt/example.secrets.toml)."
