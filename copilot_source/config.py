@@ -10,6 +10,8 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+from dlt.common.configuration.exceptions import ConfigurationException, ConfigValueCannotBeCoercedException
+
 from copilot_source.errors import ConfigurationError
 from copilot_source.settings import FIRST_REPORT_DAY, REPORT_RETENTION_DAYS, RESOURCE_NAMES
 
@@ -182,6 +184,21 @@ def validate_settings(
         concurrency=parse_int(concurrency, "concurrency", 1, 32),
         rate_limit_max_wait=float(parse_int(rate_limit_max_wait, "rate_limit_max_wait", 0, 7 * 86400)),
         rate_limit_min_wait=float(parse_int(rate_limit_min_wait, "rate_limit_min_wait", 0, 3600)),
+    )
+
+
+def config_error_from_dlt(exc: ConfigurationException) -> ConfigurationError:
+    """dlt's own config failure (a value it cannot coerce to the parameter's type) in our words."""
+    if isinstance(exc, ConfigValueCannotBeCoercedException):
+        hint = getattr(exc.hint, "__name__", str(exc.hint))
+        shown = "a value" if "token" in exc.field_name else repr(exc.field_value)
+        return ConfigurationError(
+            f"{config_key(exc.field_name)} is {shown}, which is not of type {hint}.",
+            "Correct the value, or remove it to use the default.",
+        )
+    return ConfigurationError(
+        f"The configuration under [{SECTION}] could not be read: {exc}",
+        "Correct the value named above in .dlt/config.toml, .dlt/secrets.toml or the environment.",
     )
 
 

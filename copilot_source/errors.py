@@ -44,6 +44,13 @@ class CopilotSourceError(Exception):
             parts.append(f"Docs: {self.docs_url}")
         return " ".join(parts)
 
+    def annotate(self, *, request_id: str | None = None, endpoint: str | None = None) -> CopilotSourceError:
+        """Add what the raiser could not know, e.g. the request id of the response behind it."""
+        self.request_id = self.request_id or request_id
+        self.endpoint = self.endpoint or endpoint
+        self.args = (self.message,)
+        return self
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,

@@ -30,6 +30,8 @@ DOCS = {
     "scopes": "https://docs.github.com/apps/oauth-apps/building-oauth-apps/scopes-for-oauth-apps",
     "rate_limits": "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api",
     "troubleshooting": "https://docs.github.com/rest/using-the-rest-api/troubleshooting-the-rest-api",
+    "metrics_policy": "https://docs.github.com/enterprise-cloud@latest/copilot/how-tos/administer-copilot/manage-for-enterprise/manage-enterprise-policies",
+    "usage_metrics": "https://docs.github.com/enterprise-cloud@latest/rest/copilot/copilot-usage-metrics",
 }
 
 # report fields whose JSON values may be integral but are decimals: typed as double on both paths
