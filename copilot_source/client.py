@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import dlt
 import requests
+from dlt.common.configuration.inject import with_config
+from dlt.common.configuration.specs import RuntimeConfiguration
 from dlt.sources.helpers.requests import Client
 
 from copilot_source.config import SourceSettings, check_url_scheme
@@ -21,6 +24,7 @@ from copilot_source.errors import (
     InvalidPermissions,
     MetricsDisabled,
     NoResource,
+    RateLimited,
     Unreachable,
 )
 from copilot_source.ratelimit import RateLimiter, RateLimitInfo, is_rate_limited
@@ -126,6 +130,12 @@ def _connection_error(exc: Exception, url: str, endpoint: str) -> Unreachable:
     )
 
 
+@with_config(spec=RuntimeConfiguration)
+def _runtime(config: RuntimeConfiguration = dlt.config.value) -> RuntimeConfiguration:
+    """dlt's `[runtime]` settings, whose `request_*` values govern every retry."""
+    return config
+
+
 class GitHubClient:
     """Requests to one enterprise's API host, with GitHub's rate-limit rules applied."""
 
@@ -137,6 +147,8 @@ class GitHubClient:
         self.limiter = RateLimiter(settings.rate_limit_max_wait, settings.rate_limit_min_wait)
         self._api = self._retrying_client()
         self._files = self._retrying_client()
+        runtime = _runtime()
+        self._backoff = (float(runtime.request_backoff_factor), float(runtime.request_max_retry_delay))
         self.api_calls = 0
         self.downloads = 0
 
@@ -145,6 +157,11 @@ class GitHubClient:
         client = Client(raise_for_status=False, status_codes=RETRY_STATUS)
         client.configure()  # dlt's [runtime] request_* settings
         return client
+
+    def retry_delay(self, attempt: int) -> float:
+        """Backoff before retry `attempt` (1, 2, ...) of a download, as dlt backs off requests."""
+        factor, ceiling = self._backoff
+        return float(min(factor * 2.0 ** min(attempt - 1, 32), ceiling))
 
     def api_url(self, path: str) -> str:
         return f"{self.settings.base_url}/{path.lstrip('/')}"
@@ -197,7 +214,13 @@ class GitHubClient:
                 self.limiter.on_rate_limited(info, attempt, endpoint)
                 continue
             raise error_for_response(response, endpoint, docs_url)
-        raise error_for_response(response, endpoint, docs_url)
+        raise RateLimited(
+            f"GitHub rate-limited {endpoint} {MAX_RATE_LIMIT_ATTEMPTS} times in a row.",
+            "Run again later, or lower `concurrency` under [sources.copilot].",
+            request_id=response.headers.get("x-github-request-id"),
+            docs_url=DOCS["rate_limits"],
+            endpoint=endpoint,
+        )
 
     def open_download(self, url: str, what: str) -> requests.Response:
         """Start streaming a signed report file: no Authorization header, ever."""

@@ -20,6 +20,7 @@ from dlt.common import logger
 
 from copilot_source.client import GitHubClient
 from copilot_source.errors import Unreachable
+from copilot_source.report_tables import bad_line_error
 from copilot_source.settings import ReportSpec
 
 STREAM_CHUNK = 1 << 20
@@ -34,6 +35,14 @@ class LinkExpired(Exception):
 
 class Truncated(Exception):
     """A file arrived incomplete."""
+
+
+class LastLineCut(Truncated):
+    """The file's last line does not parse: cut in transfer, or bad data if it always arrives so."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__("the last line is cut off")
+        self.line = line
 
 
 @dataclass
@@ -73,6 +82,16 @@ def _last_line_is_json(path: Path) -> bool:
     return True
 
 
+def _last_line_number(path: Path) -> int:
+    """The number of the file's last non-empty line (only needed when that line is bad)."""
+    last = 0
+    with open(path, "rb") as file:
+        for number, raw in enumerate(file, start=1):
+            if raw.strip():
+                last = number
+    return last
+
+
 def _write_body(response: requests.Response, target: Path) -> None:
     """Stream the body to `target`, undoing Content-Encoding (requests) and a gzip body (here)."""
     announced = response.headers.get("content-length")
@@ -92,16 +111,17 @@ def _write_body(response: requests.Response, target: Path) -> None:
     if announced and not encoded and received != int(announced):
         raise Truncated(f"{received} of {announced} bytes")
     if not _last_line_is_json(target):
-        raise Truncated("the last line is cut off")
+        raise LastLineCut(_last_line_number(target))
 
 
 def download_file(client: GitHubClient, url: str, target: Path, what: str) -> None:
     """Download one signed link to `target`, retrying truncated and dropped transfers."""
     host = urlsplit(url).hostname
     problem = ""
+    cut_lines: list[int] = []
     for attempt in range(DOWNLOAD_ATTEMPTS):
         if attempt:
-            time.sleep(min(2.0**attempt * 0.1, 5.0))
+            time.sleep(client.retry_delay(attempt))
         response = client.open_download(url, what)
         with response:
             status = response.status_code
@@ -113,11 +133,18 @@ def download_file(client: GitHubClient, url: str, target: Path, what: str) -> No
             try:
                 _write_body(response, target)
                 return
+            except LastLineCut as exc:
+                problem = f"the file arrived truncated ({exc})"
+                cut_lines.append(exc.line)
             except Truncated as exc:
                 problem = f"the file arrived truncated ({exc})"
             except (requests.RequestException, zlib.error, OSError) as exc:
                 problem = f"the transfer failed ({type(exc).__name__})"
-        logger.warning(f"Downloading {what} from {host}: {problem}; retrying.")
+        if attempt + 1 < DOWNLOAD_ATTEMPTS:
+            logger.warning(f"Downloading {what} from {host}: {problem}; retrying.")
+    if len(cut_lines) == DOWNLOAD_ATTEMPTS and len(set(cut_lines)) == 1:
+        # complete by HTTP every time, and always the same bad last line: that is the data itself
+        raise bad_line_error(what, cut_lines[0], f"is not valid JSON (in each of {DOWNLOAD_ATTEMPTS} downloads)")
     raise Unreachable(
         f"Could not download {what} from {host} after {DOWNLOAD_ATTEMPTS} attempts: {problem}.",
         f"Check the network path to {host} (proxies may cut long downloads) and run again.",

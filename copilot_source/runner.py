@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dlt
-from dlt.common.pipeline import LoadInfo
+from dlt.common.pipeline import LoadInfo, get_dlt_pipelines_dir
+from dlt.common.runtime.collector_base import Collector
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from copilot_source import copilot_source
@@ -69,20 +70,21 @@ def run_load(
     dataset_name: str = DATASET_NAME,
     resources: Sequence[str] = (),
     source_args: dict[str, Any] | None = None,
-    progress: str | None = "log",
+    progress: str | Collector | None = "log",
     **pipeline_args: Any,
 ) -> RunSummary:
     """Load the source (all or some resources) while holding the pipeline's run lock.
 
     Raises `CopilotSourceError` with a clear message for every failure it can explain.
     """
-    pipeline = dlt.pipeline(  # type: ignore[call-overload]
-        pipeline_name=pipeline_name,
-        dataset_name=dataset_name,
-        progress=progress,
-        **pipeline_args,
-    )
-    with pipeline_lock(pipeline.pipelines_dir, pipeline_name):
+    # locked before the pipeline is even opened: opening it may write to its working folder
+    with pipeline_lock(pipeline_args.get("pipelines_dir") or get_dlt_pipelines_dir(), pipeline_name):
+        pipeline = dlt.pipeline(  # type: ignore[call-overload]
+            pipeline_name=pipeline_name,
+            dataset_name=dataset_name,
+            progress=progress,  # type: ignore[arg-type]
+            **pipeline_args,
+        )
         source = copilot_source(**(source_args or {}))
         if resources:
             source = source.with_resources(*resources)
