@@ -7,6 +7,7 @@ token, and one for the signed report downloads, which never does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,9 +36,12 @@ RETRY_STATUS = (500, 502, 503, 504)
 ACCEPTED_SCOPES = ("manage_billing:copilot", "read:enterprise")
 # a rate limit is retried this many times before the waiting ceiling is the only bound
 MAX_RATE_LIMIT_ATTEMPTS = 50
+# "[Errno 111] Connection refused" inside the layers of text requests wraps around a socket error
+ERRNO_PATTERN = re.compile(r"\[Errno -?\d+\][^\"')]*")
 
 
 def _message(response: requests.Response) -> str:
+    """GitHub's `message` from an error body (or the start of a body that is not JSON)."""
     try:
         body = response.json()
     except ValueError:
@@ -49,51 +53,70 @@ def _scopes(value: str | None) -> list[str]:
     return [s.strip() for s in (value or "").split(",") if s.strip()]
 
 
+def _forbidden(response: requests.Response, endpoint: str, docs_url: str, said: str) -> CopilotSourceError:
+    """A 403 that is not a rate limit: a missing scope, a non-classic token, a role, or the policy."""
+    common: dict[str, Any] = dict(request_id=response.headers.get("x-github-request-id"), endpoint=endpoint)
+    token_fix = (
+        "Use a classic personal access token with `manage_billing:copilot` or `read:enterprise`,"
+        " held by an enterprise owner or billing manager. Fine-grained tokens do not work for"
+        " enterprise endpoints."
+    )
+    accepted = _scopes(response.headers.get("x-accepted-oauth-scopes")) or list(ACCEPTED_SCOPES)
+    if "x-oauth-scopes" in response.headers:
+        has = _scopes(response.headers.get("x-oauth-scopes"))
+        if not set(has) & set(accepted):
+            return InvalidPermissions(
+                f"The token may not read {endpoint} (403): it has the scopes [{', '.join(has) or 'none'}],"
+                f" the endpoint accepts [{', '.join(accepted)}].{said}",
+                token_fix,
+                docs_url=DOCS["scopes"],
+                **common,
+            )
+    if "report" in endpoint:
+        return MetricsDisabled(
+            f"GitHub refused {endpoint} (403) although the token may read the enterprise.{said}"
+            " The enterprise's 'Copilot usage metrics' policy is probably not 'Enabled everywhere'"
+            " (or the token's user lacks the 'View Enterprise Copilot Metrics' permission).",
+            "An enterprise owner sets Enterprise settings > AI controls > Copilot > 'Copilot usage"
+            " metrics' to 'Enabled everywhere'; reports then appear for the following days.",
+            docs_url=DOCS["metrics_policy"],
+            **common,
+        )
+    if "x-oauth-scopes" not in response.headers:
+        return InvalidPermissions(
+            f"GitHub refused {endpoint} (403) and named no token scopes: the token is not a classic"
+            f" personal access token (fine-grained tokens cannot read enterprise endpoints).{said}",
+            token_fix,
+            docs_url=DOCS["tokens"],
+            **common,
+        )
+    return InvalidPermissions(
+        f"GitHub refused {endpoint} (403) although the token has an accepted scope: its user is"
+        f" probably not an enterprise owner or billing manager.{said}",
+        "Use a token of an enterprise owner or billing manager (classic, with"
+        " `manage_billing:copilot` or `read:enterprise`).",
+        docs_url=docs_url,
+        **common,
+    )
+
+
 def error_for_response(response: requests.Response, endpoint: str, docs_url: str) -> CopilotSourceError:
     """Map a failed API response to the exception that explains it (rate limits excluded)."""
     status = response.status_code
-    request_id = response.headers.get("x-github-request-id")
     message = _message(response)
     said = f" GitHub said: {message!r}." if message else ""
-    common: dict[str, Any] = dict(request_id=request_id, endpoint=endpoint)
+    common: dict[str, Any] = dict(request_id=response.headers.get("x-github-request-id"), endpoint=endpoint)
     if status == 401:
         return InvalidCredentials(
             f"GitHub rejected the token (401) on {endpoint}: it is wrong, expired or revoked.{said}",
             "Create a new classic personal access token with `manage_billing:copilot` or"
-            " `read:enterprise` and store it as `access_token` under [sources.copilot].",
+            " `read:enterprise` and store it as `access_token` under [sources.copilot]"
+            " (env SOURCES__COPILOT__ACCESS_TOKEN).",
             docs_url=DOCS["tokens"],
             **common,
         )
     if status == 403:
-        has = _scopes(response.headers.get("x-oauth-scopes"))
-        accepted = _scopes(response.headers.get("x-accepted-oauth-scopes")) or list(ACCEPTED_SCOPES)
-        if "x-oauth-scopes" in response.headers and not set(has) & set(accepted):
-            return InvalidPermissions(
-                f"The token may not read {endpoint} (403): it has scopes"
-                f" [{', '.join(has) or 'none'}], the endpoint accepts [{', '.join(accepted)}].{said}",
-                "Use a classic personal access token with `manage_billing:copilot` or"
-                " `read:enterprise`, held by an enterprise owner or billing manager. Fine-grained"
-                " tokens do not work for enterprise endpoints.",
-                docs_url=DOCS["scopes"],
-                **common,
-            )
-        if "/metrics/reports/" in endpoint or "report" in endpoint:
-            return MetricsDisabled(
-                f"GitHub refused {endpoint} (403) although the token has an accepted scope.{said}"
-                " The enterprise's 'Copilot usage metrics' policy is probably not 'Enabled"
-                " everywhere', or the token's user lacks the 'View Enterprise Copilot Metrics' role.",
-                "An enterprise owner sets Enterprise settings > AI controls > Copilot > 'Copilot"
-                " usage metrics' to 'Enabled everywhere'; reports then appear for the following days.",
-                docs_url=docs_url,
-                **common,
-            )
-        return InvalidPermissions(
-            f"GitHub refused {endpoint} (403).{said}",
-            "The token's user must be an enterprise owner or billing manager, using a classic"
-            " token with `manage_billing:copilot` or `read:enterprise`.",
-            docs_url=DOCS["scopes"],
-            **common,
-        )
+        return _forbidden(response, endpoint, docs_url, said)
     if status == 404:
         return NoResource(
             f"GitHub answered 404 for {endpoint}: the enterprise slug is wrong, or the token's"
@@ -108,7 +131,9 @@ def error_for_response(response: requests.Response, endpoint: str, docs_url: str
         return Unreachable(
             f"GitHub redirected {endpoint} ({status}) to {target}; the token is never sent across"
             " redirects, so the request was not followed.",
-            "Check `base_url` under [sources.copilot]: it must be the API host itself.",
+            "Check `base_url` under [sources.copilot]: it must be the API host itself"
+            " (https://api.github.com, or https://api.<subdomain>.ghe.com).",
+            docs_url=DOCS["troubleshooting"],
             **common,
         )
     return Unreachable(
@@ -119,13 +144,33 @@ def error_for_response(response: requests.Response, endpoint: str, docs_url: str
     )
 
 
+def _network_problem(exc: Exception) -> str:
+    """What went wrong on the way to a host, in words (requests folds it all into a few types)."""
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "the TLS handshake failed (a certificate problem, or a proxy intercepting TLS)"
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return "the proxy refused or failed the connection"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "the connection timed out"
+    if any(s in text for s in ("NameResolutionError", "Failed to resolve", "Name or service not known", "getaddrinfo")):
+        return "the host name does not resolve (DNS)"
+    if "refused" in text.lower():
+        return "the connection was refused"
+    if "reset" in text.lower() or "aborted" in text.lower():
+        return "the connection was dropped"
+    return "the connection failed"
+
+
 def _connection_error(exc: Exception, url: str, endpoint: str) -> Unreachable:
     host = urlsplit(url).hostname or url
-    kind = type(exc).__name__
+    reason = ERRNO_PATTERN.search(str(exc))
+    detail = reason.group(0) if reason else redact(str(exc))[:300]
     return Unreachable(
-        f"Could not reach {host} for {endpoint} ({kind}: {redact(str(exc))[:300]}).",
+        f"Could not reach {host} for {endpoint}: {_network_problem(exc)} ({type(exc).__name__}: {detail}).",
         f"Check the network, DNS, proxy (HTTPS_PROXY) and TLS settings for {host}, and"
         " `base_url` under [sources.copilot].",
+        docs_url=DOCS["troubleshooting"],
         endpoint=endpoint,
     )
 
@@ -211,7 +256,11 @@ class GitHubClient:
             if missing_ok and status in (204, 404):
                 return None
             if is_rate_limited(status, info, _message(response)):
-                self.limiter.on_rate_limited(info, attempt, endpoint)
+                try:
+                    self.limiter.on_rate_limited(info, attempt, endpoint)
+                except RateLimited as exc:
+                    request_id = response.headers.get("x-github-request-id")
+                    raise exc.annotate(request_id=request_id, endpoint=endpoint) from None
                 continue
             raise error_for_response(response, endpoint, docs_url)
         raise RateLimited(

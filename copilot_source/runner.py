@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dlt
+from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.common.pipeline import LoadInfo, get_dlt_pipelines_dir
 from dlt.common.runtime.collector_base import Collector
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from copilot_source import copilot_source
+from copilot_source.config import config_error_from_dlt
 from copilot_source.errors import CopilotSourceError, find_source_error
 from copilot_source.redaction import redact
 from copilot_source.run_lock import pipeline_lock
@@ -85,7 +87,10 @@ def run_load(
             progress=progress,  # type: ignore[arg-type]
             **pipeline_args,
         )
-        source = copilot_source(**(source_args or {}))
+        try:
+            source = copilot_source(**(source_args or {}))
+        except ConfigurationException as exc:
+            raise config_error_from_dlt(exc) from None
         if resources:
             source = source.with_resources(*resources)
         try:
