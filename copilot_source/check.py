@@ -1,0 +1,363 @@
+"""Check a configuration against GitHub before the first load: one verdict per endpoint we load.
+
+Most first runs fail on access, not data: a token without the scope, a user who is not an
+enterprise owner, the usage-metrics policy switched off. The check asks each endpoint once (a
+seat page, one recent day of each report and its first file) and explains every failure with
+the same codes a load uses. It never waits on rate limits: a limited check fails at once.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from enum import Enum
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from dlt.common.configuration import get_fun_spec, resolve_configuration
+from dlt.common.configuration.exceptions import ConfigurationException
+from dlt.common.configuration.resolve import inject_section
+from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
+
+from copilot_source import copilot_source
+from copilot_source.client import GitHubClient
+from copilot_source.config import (
+    SourceSettings,
+    config_error_from_dlt,
+    earliest_report_day,
+    utc_today,
+    validate_settings,
+)
+from copilot_source.errors import (
+    ConfigurationError,
+    CopilotSourceError,
+    InvalidCredentials,
+    MetricsDisabled,
+    NoResource,
+    RateLimited,
+    Unreachable,
+)
+from copilot_source.ratelimit import RateLimiter, RateLimitInfo
+from copilot_source.runner import PIPELINE_NAME
+from copilot_source.settings import DOCS, REPORT_DELAY_DAYS, REPORTS, ReportSpec
+
+# recent days tried per report before concluding that GitHub refuses them all
+CHECK_DAYS = 7
+# the legacy /copilot/metrics endpoint answers 404 since this day
+LEGACY_CLOSED_ON = date(2026, 4, 2)
+SEATS = "seats"
+LEGACY = "legacy metrics"
+SEATS_ENDPOINT = "the enterprise's Copilot seats"
+LEGACY_ENDPOINT = "the legacy Copilot metrics endpoint"
+# failures every endpoint on the API host shares: asking the others would only repeat them
+HOST_WIDE = (InvalidCredentials, RateLimited, Unreachable)
+
+
+class Status(str, Enum):
+    OK = "ok"
+    FAIL = "fail"
+    SKIPPED = "skipped"
+    INFO = "info"
+
+    @property
+    def label(self) -> str:
+        return {"skipped": "SKIP"}.get(self.value, self.value.upper())
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict on one endpoint."""
+
+    name: str
+    status: Status
+    detail: str = ""
+    error: CopilotSourceError | None = None
+    request_id: str | None = None
+    docs_url: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status in (Status.OK, Status.INFO)
+
+    def line(self, width: int = len("enterprise-1-day")) -> str:
+        label = f"{self.name.ljust(width)}  {self.status.label.ljust(4)} "
+        if self.error is None:
+            return f"{label}{self.detail}".rstrip()
+        error = self.error
+        text = f"{label}{error.code}: {error.cause}"
+        if error.fix:
+            text += f" Fix: {error.fix}"
+        if self.status is Status.FAIL and not isinstance(error, ConfigurationError):
+            # every failure names GitHub's request id (what GitHub support asks for) and a docs page
+            text += f" GitHub request id: {self.request_id or 'none (GitHub never answered)'}."
+            text += f" Docs: {self.docs_url}"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        error = self.error
+        return {
+            "name": self.name,
+            "status": self.status.value,
+            "ok": self.passed,
+            "detail": self.detail or None,
+            "code": error.code if error else None,
+            "cause": error.cause if error else None,
+            "fix": error.fix if error else None,
+            "request_id": self.request_id,
+            "docs_url": self.docs_url,
+        }
+
+
+def failed(name: str, error: CopilotSourceError, docs_url: str | None = None) -> CheckResult:
+    return CheckResult(name, Status.FAIL, error=error, request_id=error.request_id, docs_url=error.docs_url or docs_url)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """All verdicts of one check; `ok` when no endpoint failed."""
+
+    enterprise: str | None
+    base_url: str | None
+    results: tuple[CheckResult, ...]
+    checked_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @property
+    def ok(self) -> bool:
+        return all(result.passed for result in self.results)
+
+    def lines(self) -> list[str]:
+        where = f"enterprise {self.enterprise!r} at {self.base_url}" if self.enterprise else "the configuration"
+        width = max(len(result.name) for result in self.results)
+        out = [f"Checking {where}:", *(result.line(width) for result in self.results)]
+        counted = [r for r in self.results if r.status is not Status.INFO]
+        bad = sum(not r.passed for r in counted)
+        out.append(f"All {len(counted)} checks passed." if not bad else f"{bad} of {len(counted)} checks did not pass.")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "enterprise": self.enterprise,
+            "base_url": self.base_url,
+            "checked_at": self.checked_at.isoformat(timespec="seconds"),
+            "checks": [result.as_dict() for result in self.results],
+        }
+
+
+def load_settings() -> SourceSettings:
+    """The source's configuration resolved exactly as a load resolves it (same keys, same env
+    vars: the source's own generated config spec), then validated the same way."""
+    spec = get_fun_spec(inspect.unwrap(copilot_source))
+    assert spec is not None, "dlt registers a config spec for every source function"
+    sections = ("sources", copilot_source.section or "copilot", copilot_source.name)
+    try:
+        with inject_section(ConfigSectionContext(pipeline_name=PIPELINE_NAME, sections=sections)):
+            values = dict(resolve_configuration(spec()))
+    except ConfigurationException as exc:
+        raise config_error_from_dlt(exc) from None
+    # only what validation takes: the source has parameters the check has no use for (fast_path, ...)
+    wanted = set(inspect.signature(validate_settings).parameters) - {"today"}
+    return validate_settings(**{key: value for key, value in values.items() if key in wanted})
+
+
+class _NoWaiting(RateLimiter):
+    """The check's few requests go out as they are, and a rate limit fails the check at once."""
+
+    def before_request(self) -> None:
+        return
+
+    def on_rate_limited(self, info: RateLimitInfo, attempt: int, what: str) -> None:
+        now = time.time()
+        if info.retry_after is not None:
+            resume: float | None = now + info.retry_after
+        elif info.remaining == 0 and info.reset is not None:
+            resume = float(info.reset)
+        else:
+            resume = None
+        when = (
+            f"the limit resets at {_clock(resume)} (in {max(0.0, resume - now):.0f}s)"
+            if resume is not None
+            else "GitHub did not say when the limit resets (usually within a minute or two)"
+        )
+        raise RateLimited(
+            f"GitHub rate-limits {what} right now: {when}.",
+            "Run the check again after that. Loads wait for the reset themselves, up to"
+            " `rate_limit_max_wait` under [sources.copilot]; lower `concurrency` if they often hit the limit.",
+            docs_url=DOCS["rate_limits"],
+            endpoint=what,
+        )
+
+
+class _Checker:
+    """Asks each endpoint in turn, sharing what earlier answers taught (the day, a host-wide failure)."""
+
+    def __init__(self, settings: SourceSettings, today: date) -> None:
+        self.settings = settings
+        self.client = GitHubClient(settings)
+        # no waiting on rate limits: a limited check fails at once, saying when the limit resets
+        self.client.limiter = _NoWaiting(0.0, settings.rate_limit_min_wait)
+        newest = today - timedelta(days=REPORT_DELAY_DAYS - 1)
+        oldest = max(earliest_report_day(today), newest - timedelta(days=CHECK_DAYS - 1))
+        self.days = [newest - timedelta(days=n) for n in range((newest - oldest).days + 1)]
+        self.blocker: CopilotSourceError | None = None
+        self.seats_error: CopilotSourceError | None = None
+
+    def _path(self, tail: str) -> str:
+        return f"enterprises/{self.settings.enterprise}/copilot/{tail}"
+
+    def seats(self) -> CheckResult:
+        try:
+            response = self.client.get(
+                self._path("billing/seats"), SEATS_ENDPOINT, DOCS["seats"], params={"per_page": 1}
+            )
+        except CopilotSourceError as exc:
+            self.seats_error = exc
+            if isinstance(exc, HOST_WIDE):
+                self.blocker = exc
+            return failed(SEATS, exc, DOCS["seats"])
+        assert response is not None
+        total = response.json().get("total_seats")
+        detail = f"{total} people hold a Copilot seat (first page read); {_budget(response)}"
+        return CheckResult(SEATS, Status.OK, detail, request_id=_request_id(response), docs_url=DOCS["seats"])
+
+    def report(self, spec: ReportSpec) -> CheckResult:
+        if self.blocker is not None:
+            return self._skipped(spec.report)
+        path = self._path(f"metrics/reports/{spec.report}")
+        missing: NoResource | None = None
+        for day in self.days:
+            endpoint = f"the {spec.report} report for {day}"
+            try:
+                response = self.client.get(path, endpoint, spec.docs_url, params={"day": day.isoformat()})
+            except NoResource as exc:
+                missing = exc
+                if isinstance(self.seats_error, NoResource):
+                    break  # the enterprise itself is not there: every day would answer the same
+                continue
+            except CopilotSourceError as exc:
+                if isinstance(exc, HOST_WIDE):
+                    self.blocker = exc
+                return failed(spec.report, exc, spec.docs_url)
+            assert response is not None
+            # the other report is asked for the same day first
+            self.days = [day, *(d for d in self.days if d != day)]
+            return self._first_file(spec, day, response)
+        assert missing is not None
+        if self.seats_error is not None:
+            return failed(spec.report, missing, spec.docs_url)
+        return failed(spec.report, self._no_reports(spec, missing))
+
+    def _no_reports(self, spec: ReportSpec, last: NoResource) -> MetricsDisabled:
+        return MetricsDisabled(
+            f"GitHub has no {spec.report} report for any day from {min(self.days)} to {max(self.days)}"
+            " although the enterprise's seats answer: its 'Copilot usage metrics' policy is probably"
+            " not 'Enabled everywhere' (or Copilot was first used less than three days ago).",
+            "An enterprise owner sets Enterprise settings > AI controls > Copilot > 'Copilot usage"
+            " metrics' to 'Enabled everywhere'; reports appear for the days after that.",
+            request_id=last.request_id,
+            docs_url=DOCS["metrics_policy"],
+            endpoint=spec.report,
+        )
+
+    def _first_file(self, spec: ReportSpec, day: date, response: requests.Response) -> CheckResult:
+        """The report's links come from GitHub, its files from another host: fetch the first one."""
+        links = response.json().get("download_links") or []
+        request_id = _request_id(response)
+        if not links:
+            detail = f"report for {day}: GitHub lists no files"
+            return CheckResult(spec.report, Status.OK, detail, request_id=request_id, docs_url=spec.docs_url)
+        host = urlsplit(links[0]).hostname
+        what = f"the first file of the {spec.report} report for {day}"
+        try:
+            with self.client.open_download(links[0], what) as file:
+                status = file.status_code
+        except CopilotSourceError as exc:
+            # GitHub's id of the request that handed out the link is what its support can trace
+            return failed(spec.report, exc.annotate(request_id=request_id), spec.docs_url)
+        if status != 200:
+            refused = Unreachable(
+                f"GitHub lists the {spec.report} report for {day}, but its file host {host} answered"
+                f" {status} for {what}.",
+                f"Let this machine reach {host} over HTTPS (a proxy or firewall may block it), then run"
+                " the check again.",
+                request_id=request_id,
+                docs_url=spec.docs_url,
+                endpoint=spec.report,
+            )
+            return failed(spec.report, refused)
+        files = f"{len(links)} file" if len(links) == 1 else f"{len(links)} files"
+        detail = f"report for {day}: {files}; the first one downloads from {host}"
+        return CheckResult(spec.report, Status.OK, detail, request_id=request_id, docs_url=spec.docs_url)
+
+    def _skipped(self, name: str) -> CheckResult:
+        assert self.blocker is not None
+        detail = f"not asked: every endpoint would fail like the one before ({self.blocker.code})"
+        return CheckResult(name, Status.SKIPPED, detail)
+
+    def legacy(self) -> CheckResult:
+        """Only explains: the legacy endpoint is closed, and what replaced it."""
+        replaced = (
+            f"GitHub closed it down on {LEGACY_CLOSED_ON}; enterprise metrics now come from the"
+            " enterprise-1-day report (table enterprise_metrics)."
+        )
+        if self.blocker is not None:
+            return CheckResult(LEGACY, Status.INFO, f"not asked. {replaced}", docs_url=DOCS["usage_metrics"])
+        try:
+            response = self.client.get(self._path("metrics"), LEGACY_ENDPOINT, DOCS["usage_metrics"])
+        except NoResource as exc:
+            detail = f"answers 404, as expected: {replaced}"
+            return CheckResult(LEGACY, Status.INFO, detail, request_id=exc.request_id, docs_url=DOCS["usage_metrics"])
+        except CopilotSourceError as exc:
+            detail = f"answered with {exc.code}; it is not used anyway: {replaced}"
+            return CheckResult(LEGACY, Status.INFO, detail, request_id=exc.request_id, docs_url=DOCS["usage_metrics"])
+        assert response is not None
+        detail = f"still answers here, but this source does not use it: {replaced}"
+        return CheckResult(
+            LEGACY, Status.INFO, detail, request_id=_request_id(response), docs_url=DOCS["usage_metrics"]
+        )
+
+
+def _request_id(response: requests.Response) -> str | None:
+    return response.headers.get("x-github-request-id")
+
+
+def _budget(response: requests.Response) -> str:
+    info = RateLimitInfo.from_headers(response.headers)
+    if info.remaining is None or info.limit is None:
+        return "GitHub sent no rate-limit headers"
+    text = f"rate limit: {info.remaining} of {info.limit} requests left"
+    if info.reset is not None:
+        text += f" until {_clock(info.reset)}"
+    return text
+
+
+def _clock(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%H:%M:%S UTC")
+
+
+def _results(settings: SourceSettings, legacy: bool, today: date) -> Iterator[CheckResult]:
+    checker = _Checker(settings, today)
+    yield checker.seats()
+    for spec in REPORTS:
+        yield checker.report(spec)
+    if legacy:
+        yield checker.legacy()
+
+
+def check_connection(settings: SourceSettings, legacy: bool = False, today: date | None = None) -> CheckReport:
+    """Ask every endpoint a load uses (and, with `legacy`, the closed legacy one) once."""
+    results = tuple(_results(settings, legacy, today or utc_today()))
+    return CheckReport(settings.enterprise, settings.base_url, results)
+
+
+def run_check(legacy: bool = False, today: date | None = None) -> CheckReport:
+    """The check `pipelines/check.py` runs: configuration first, then no request if it is wrong."""
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        return CheckReport(None, None, (failed("config", exc),))
+    return check_connection(settings, legacy, today)
