@@ -64,11 +64,11 @@ def find_bad_line(chunk: bytes, first_line: int, keys: Sequence[str]) -> tuple[i
         try:
             record = json.loads(raw)
         except json.JSONDecodeError as exc:
-            return first_line + offset, f"not valid JSON ({exc.msg})"
+            return first_line + offset, f"is not valid JSON ({exc.msg})"
         except ValueError:
-            return first_line + offset, "not valid UTF-8 JSON"
+            return first_line + offset, "is not valid UTF-8 JSON"
         if not isinstance(record, dict):
-            return first_line + offset, "not a JSON object"
+            return first_line + offset, "is not a JSON object"
         day_rows = record.get(DAY_ROWS)
         rows: list[object] = day_rows if isinstance(day_rows, list) else [record]
         for row in rows:
