@@ -12,10 +12,12 @@ from typing import Any
 
 import dlt
 from dlt.common import logger
+from dlt.common.schema.typing import TTableFormat
 from dlt.extract.resource import DltResource
 
 from copilot_source.client import GitHubClient
 from copilot_source.config import SourceSettings, parse_day, utc_today, validate_settings
+from copilot_source.destinations import fit_day_merge, fit_seat_history, parse_table_format
 from copilot_source.errors import (
     ConfigurationError,
     CopilotSourceError,
@@ -61,7 +63,7 @@ __all__ = [
 ]
 
 
-def _report_resource(reader: ReportReader, settings: SourceSettings) -> DltResource:
+def _report_resource(reader: ReportReader, settings: SourceSettings, table_format: TTableFormat | None) -> DltResource:
     spec: ReportSpec = reader.spec
     end_value = settings.end_date + timedelta(days=1) if settings.end_date else None
     cursor = dlt.sources.incremental[date](
@@ -76,21 +78,38 @@ def _report_resource(reader: ReportReader, settings: SourceSettings) -> DltResou
     )
 
     def read(day: dlt.sources.incremental[date] = cursor) -> Iterator[Any]:
+        # the days this run re-reads, which a merge on this destination may replace
+        first = settings.start_date if settings.is_backfill else day.start_value or settings.start_date
+        fit_day_merge(table_format, "day", first, settings.end_date)
         yield from reader.read(day)
 
     resource: DltResource = dlt.resource(read, name=spec.resource, max_table_nesting=0)
-    resource.apply_hints(write_disposition=MERGE, primary_key=spec.keys, merge_key=spec.day_keys)
+    # the array tables inherit these hints (see `reports.breakdown_hints`)
+    resource.apply_hints(
+        write_disposition=MERGE, primary_key=spec.keys, merge_key=spec.day_keys, table_format=table_format
+    )
     return resource
 
 
-def _seat_resources(client: GitHubClient, settings: SourceSettings) -> list[DltResource]:
+def _seat_resources(
+    client: GitHubClient, settings: SourceSettings, table_format: TTableFormat | None
+) -> list[DltResource]:
     """One read of the seat pages feeds both tables: assignments (history) and daily activity."""
     snapshot_day = utc_today()
+    fitted: set[str] = set()
+
+    def fit_once(table: str) -> bool:
+        """True the first time a table is seen this run: its hints are fitted to the destination."""
+        first = table not in fitted
+        fitted.add(table)
+        return first
 
     def read_pages() -> Iterator[list[Seat]]:
         yield from seat_pages(client, settings.enterprise, settings.concurrency)
 
     def assignments(page: list[Seat]) -> Iterator[list[Seat]]:
+        if fit_once("seats"):
+            fit_seat_history(table_format)
         yield [assignment_row(seat) for seat in page]
 
     def activity(
@@ -99,14 +118,19 @@ def _seat_resources(client: GitHubClient, settings: SourceSettings) -> list[DltR
             "snapshot_day", primary_key=(), allow_external_schedulers=False
         ),
     ) -> Iterator[list[Seat]]:
+        if fit_once("seat_activity"):
+            fit_day_merge(table_format, "snapshot_day", snapshot_day, snapshot_day)
         yield [activity_row(seat, snapshot_day) for seat in page]
 
     pages: DltResource = dlt.resource(read_pages, name="seat_pages", selected=False)
     seats: DltResource = dlt.transformer(assignments, data_from=pages, name="seats")
-    seats.apply_hints(write_disposition=SEAT_HISTORY)
+    seats.apply_hints(write_disposition=SEAT_HISTORY, table_format=table_format)
     seat_activity: DltResource = dlt.transformer(activity, data_from=pages, name="seat_activity")
     seat_activity.apply_hints(
-        write_disposition=MERGE, primary_key=("snapshot_day", "seat_key"), merge_key="snapshot_day"
+        write_disposition=MERGE,
+        primary_key=("snapshot_day", "seat_key"),
+        merge_key="snapshot_day",
+        table_format=table_format,
     )
     return [seats, seat_activity]
 
@@ -124,6 +148,7 @@ def copilot_source(
     rate_limit_max_wait: int = int(DEFAULT_RATE_LIMIT_MAX_WAIT_SECONDS),
     rate_limit_min_wait: int = int(DEFAULT_RATE_LIMIT_MIN_WAIT_SECONDS),
     fast_path: bool = True,
+    table_format: str | None = None,
 ) -> Sequence[DltResource]:
     """Copilot seats (with assignment history), daily seat activity, and the enterprise-1-day and
     users-1-day usage reports of one GitHub enterprise, each loaded incrementally.
@@ -140,6 +165,8 @@ def copilot_source(
         rate_limit_max_wait: Seconds a run may spend waiting on rate limits before it fails.
         rate_limit_min_wait: First backoff when GitHub rate-limits without saying how long.
         fast_path: Parse reports with Arrow (default); False uses plain Python rows (slow).
+        table_format: "delta" writes Delta tables with the filesystem destination (plain files
+            cannot replace a re-read day); leave unset for databases and warehouses.
     """
     install_log_redaction()
     today = utc_today()
@@ -156,6 +183,7 @@ def copilot_source(
         rate_limit_min_wait=rate_limit_min_wait,
         today=today,
     )
+    fmt = parse_table_format(table_format)
     requested_start = parse_day(start_date, "start_date")
     if requested_start and requested_start < settings.start_date:
         logger.warning(
@@ -166,4 +194,4 @@ def copilot_source(
     dlt.current.source_schema().remove_type_detection("iso_timestamp")
     client = GitHubClient(settings)
     readers = [ReportReader(client, settings, spec, fast_path) for spec in REPORTS]
-    return [*_seat_resources(client, settings), *(_report_resource(r, settings) for r in readers)]
+    return [*_seat_resources(client, settings, fmt), *(_report_resource(r, settings, fmt) for r in readers)]

@@ -33,13 +33,10 @@ SILENT_DAYS_BEFORE_FAILING = 7
 
 
 def breakdown_hints(table: str, spec: ReportSpec) -> Any:
-    """Hints of an array's table: replaced day by day like its parent, keyed by element position."""
-    return dlt.mark.make_hints(
-        table_name=table,
-        write_disposition=MERGE,
-        primary_key=breakdown_primary_key(spec.keys),
-        merge_key=spec.day_keys,
-    )
+    """Hints of an array's table, keyed by element position. Created as a variant of the report
+    resource's hints, it inherits the rest (write disposition, merge key or scope, table format):
+    its rows are replaced day by day like its parent's, on whatever destination."""
+    return dlt.mark.make_hints(table_name=table, primary_key=breakdown_primary_key(spec.keys))
 
 
 class ReportReader:
