@@ -23,7 +23,7 @@ from deltalake import DeltaTable
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from copilot_source.destinations import parse_table_format
+from copilot_source.destinations import merge_strategies, parse_table_format
 from copilot_source.errors import ConfigurationError, find_source_error
 from copilot_source.fake_github import FakeGitHub
 from copilot_source.fake_github.data import BREAKDOWNS
@@ -320,6 +320,29 @@ def test_delta_tables_on_a_database_are_refused_before_loading(tmp_path: Path, f
     assert 'is "delta", but the duckdb destination does not write delta tables' in error.message
     with pipeline.sql_client() as client:
         assert not client.has_dataset()
+
+
+@pytest.mark.parametrize(
+    ("destination", "table_format", "replaces_days", "keeps_history"),
+    [
+        # the destinations the README documents, as dlt describes their merges
+        ("duckdb", None, True, True),
+        ("motherduck", None, True, True),
+        ("postgres", None, True, True),
+        ("bigquery", None, True, True),
+        ("snowflake", None, True, True),
+        ("databricks", None, True, True),
+        ("filesystem", "delta", True, False),
+        ("filesystem", None, False, False),
+        ("redshift", None, False, True),
+    ],
+)
+def test_what_each_destination_can_merge(
+    destination: str, table_format: Any, replaces_days: bool, keeps_history: bool
+) -> None:
+    strategies = merge_strategies(getattr(dlt.destinations, destination)().capabilities(), table_format)
+    assert ("cdc" in strategies) is replaces_days
+    assert ("scd2" in strategies) is keeps_history
 
 
 # -- the config-only swap: the same `python pipelines/load.py`, only .dlt/ files differ ---------

@@ -73,6 +73,7 @@ def install_package(into: Path) -> Path:
     ).stdout.strip()
     # a plain path line: the test environment's own .pth files (its editable install) are not run
     (Path(site) / "borrowed_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # no build isolation: setuptools comes with dlt, nothing is downloaded
     offline = ["--no-deps", "--no-build-isolation", "--no-index", "--ignore-installed", "--disable-pip-version-check"]
     result = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", *offline, str(sources)],
