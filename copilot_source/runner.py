@@ -15,6 +15,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from copilot_source import copilot_source
 from copilot_source.config import config_error_from_dlt
 from copilot_source.errors import CopilotSourceError, find_source_error
+from copilot_source.recovery import recover_interrupted_load
 from copilot_source.redaction import redact
 from copilot_source.run_lock import pipeline_lock
 from copilot_source.settings import REPORTS
@@ -94,6 +95,7 @@ def run_load(
         if resources:
             source = source.with_resources(*resources)
         try:
+            recover_interrupted_load(pipeline)
             info = pipeline.run(source)
         except PipelineStepFailed as exc:
             raise as_source_error(exc) from None

@@ -39,13 +39,25 @@ def source_state(pipeline: dlt.Pipeline) -> dict[str, Any]:
     return state
 
 
-def assert_same_data(got: dlt.Pipeline, expected: dlt.Pipeline) -> None:
+Snapshot = tuple[dict[str, tuple[dict[str, str], list[tuple[Any, ...]]]], dict[str, Any]]
+
+
+def snapshot(pipeline: dlt.Pipeline) -> Snapshot:
+    """Every data table (types and rows) and the source's state, to compare with later."""
+    return all_tables(pipeline), source_state(pipeline)
+
+
+def assert_same_data(got: dlt.Pipeline, expected: dlt.Pipeline | Snapshot) -> None:
     """Same tables, same column types, same rows, same cursors: as if nothing had gone wrong."""
-    expected_tables = all_tables(expected)
+    expected_tables, expected_state = expected if isinstance(expected, tuple) else snapshot(expected)
     got_tables = all_tables(got)
     assert sorted(got_tables) == sorted(expected_tables)
     for table, (types, content) in expected_tables.items():
         assert content, f"{table} is empty in the reference run"
         assert got_tables[table][0] == types, table
-        assert got_tables[table][1] == content, table
-    assert source_state(got) == source_state(expected)
+        missing = sorted(set(content) - set(got_tables[table][1]), key=repr)[:3]
+        extra = sorted(set(got_tables[table][1]) - set(content), key=repr)[:3]
+        assert got_tables[table][1] == content, (
+            f"{table}: {len(got_tables[table][1])} rows, expected {len(content)}; missing {missing}, unexpected {extra}"
+        )
+    assert source_state(got) == expected_state

@@ -1,0 +1,170 @@
+"""A run killed with SIGKILL in extract, normalize or load, then run again, equals a clean run.
+
+The killed run is a real process (`tests/kill_run.py`) loading from the fake GitHub served by
+this test; it freezes inside the chosen step and is killed there. A second run started while
+one is in progress fails at once.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pytest
+
+from copilot_source import RunInProgress
+from copilot_source.fake_github import FakeEnterprise, FakeGitHub
+from copilot_source.recovery import interrupted_jobs
+from copilot_source.runner import run_load
+from tests.compare import Snapshot, assert_same_data, snapshot, source_state
+from tests.conftest import NEWEST, TOKEN, make_pipeline, run, small_enterprise
+from tests.logs import dlt_warnings
+
+SCRIPT = Path(__file__).resolve().parent / "kill_run.py"
+PIPELINE = "github_copilot"
+
+
+def source_args(fake: FakeGitHub, **extra: Any) -> dict[str, Any]:
+    return {
+        "enterprise": fake.enterprise.slug,
+        "access_token": fake.token,
+        "base_url": fake.api_url,
+        "start_date": fake.enterprise.first_report_day.isoformat(),
+        "rate_limit_min_wait": 0,
+        **extra,
+    }
+
+
+def load(tmp_path: Path, fake: FakeGitHub) -> None:
+    """A normal run, as `pipelines/load.py` makes it."""
+    run_load(
+        pipeline_name=PIPELINE,
+        source_args=source_args(fake),
+        progress=None,
+        destination=dlt.destinations.duckdb(str(tmp_path / f"{PIPELINE}.duckdb")),
+    )
+
+
+def start_frozen_run(
+    tmp_path: Path, fake: FakeGitHub, step: str, settle: bool = False, **extra: Any
+) -> subprocess.Popen[bytes]:
+    """Start a load in its own process; return once it is frozen inside `step`."""
+    marker = tmp_path / f"frozen-in-{step}"
+    arguments = {
+        "pipeline": PIPELINE,
+        "database": str(tmp_path / f"{PIPELINE}.duckdb"),
+        "source": source_args(fake, **extra),
+        "stop": step,
+        "settle": settle,
+        "marker": str(marker),
+    }
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), json.dumps(arguments)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        if process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            pytest.fail(f"the run ended (exit {process.returncode}) before freezing in {step}:\n{output}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the run never reached {step}")
+        time.sleep(0.05)
+    assert marker.read_text().lower().startswith(step)
+    return process
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    process.kill()  # SIGKILL: no cleanup of any kind
+    process.wait(timeout=30)
+    assert process.returncode == -9
+
+
+def changed_enterprise() -> FakeEnterprise:
+    """What GitHub has at the second run: a day of the lookback window corrected, two days more."""
+    return small_enterprise(newest_report_day=NEWEST, revisions={NEWEST - timedelta(days=3): 6})
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
+    """A run that nothing interrupted, over what GitHub has at the second run."""
+    home = tmp_path_factory.mktemp("clean")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DLT_DATA_DIR", str(home / "dlt_home"))
+        patch.setenv("RUNTIME__LOG_LEVEL", "WARNING")
+        patch.chdir(home)
+        with FakeGitHub(changed_enterprise(), token=TOKEN) as fake:
+            clean = make_pipeline(home, "clean")
+            run(clean, fake)
+        return snapshot(clean)
+
+
+@pytest.mark.parametrize(
+    ("step", "written_unrecorded"),
+    [("extract", False), ("normalize", False), ("load", False), ("load", True)],
+    ids=["extract", "normalize", "load", "load-written-unrecorded"],
+)
+def test_a_run_killed_in_any_step_then_run_again_equals_a_clean_run(
+    tmp_path: Path, step: str, written_unrecorded: bool, clean_run: Snapshot
+) -> None:
+    enterprise = small_enterprise(newest_report_day=NEWEST - timedelta(days=2))
+    with FakeGitHub(enterprise, token=TOKEN) as fake:
+        load(tmp_path, fake)
+        before = source_state(make_pipeline(tmp_path, PIPELINE))
+        changed = changed_enterprise()
+        enterprise.revisions, enterprise.newest_report_day = changed.revisions, changed.newest_report_day
+        kill(start_frozen_run(tmp_path, fake, step, settle=written_unrecorded))
+
+        # where the kill left the pipeline: mid-extract nothing is kept, later a package waits
+        killed = make_pipeline(tmp_path, PIPELINE)
+        extracted, normalized = killed.list_extracted_load_packages(), killed.list_normalized_load_packages()
+        expected_waiting = {"extract": (0, 0), "normalize": (1, 0), "load": (0, 1)}[step]
+        assert (len(extracted), len(normalized)) == expected_waiting, (extracted, normalized)
+        if step == "extract":
+            assert source_state(killed) == before
+        if step == "load":
+            jobs = killed.get_load_package_info(normalized[0]).jobs
+            assert jobs["completed_jobs"] and jobs["new_jobs"] + jobs["started_jobs"]
+        if written_unrecorded:
+            # the kill came between jobs committing their rows and dlt recording it (dlt-hub/dlt#3023)
+            records = list(Path(killed.working_dir).glob("load/normalized/*/.pending_transitions/*"))
+            assert records
+            for record in records:
+                record.unlink()
+        unknown = interrupted_jobs(killed)
+        assert bool(unknown) or not written_unrecorded
+
+        with dlt_warnings() as warnings:
+            load(tmp_path, fake)
+    assert_same_data(make_pipeline(tmp_path, PIPELINE), clean_run)
+    # a package with jobs of unknown outcome is read again rather than resumed
+    discarded = [m for m in warnings if "was interrupted while writing to the destination" in m]
+    assert len(discarded) == bool(unknown)
+
+
+def test_a_second_run_while_one_is_in_progress_fails_at_once(tmp_path: Path, fake: FakeGitHub) -> None:
+    process = start_frozen_run(tmp_path, fake, "extract")
+    try:
+        other = source_args(fake, enterprise="second-run")
+        with pytest.raises(RunInProgress) as refused:
+            run_load(
+                pipeline_name=PIPELINE,
+                source_args=other,
+                progress=None,
+                destination=dlt.destinations.duckdb(str(tmp_path / f"{PIPELINE}.duckdb")),
+            )
+        assert refused.value.code == "run_in_progress"
+        assert f"Pipeline '{PIPELINE}' is already running (lock held by pid {process.pid})" in refused.value.message
+        # it stopped before asking GitHub anything
+        assert not [s for s in fake.seen if "second-run" in s.path]
+    finally:
+        kill(process)
+    # the lock dies with its process: the next run goes ahead
+    load(tmp_path, fake)
+    assert source_state(make_pipeline(tmp_path, PIPELINE))["users_1_day"]["newest_day"] == str(NEWEST)
