@@ -91,7 +91,7 @@ def header_value(value: int | str | None, case: str) -> dict[str, str]:
 @given(
     limit=st.one_of(st.none(), counts, garbage),
     remaining=st.one_of(st.none(), counts, garbage),
-    reset=st.one_of(st.none(), st.integers(NOW - 10**5, NOW + 10**5).map(int), garbage),
+    reset=st.one_of(st.none(), st.integers(int(NOW) - 10**5, int(NOW) + 10**5), garbage),
     retry_after=st.one_of(st.none(), counts, garbage),
     upper=st.booleans(),
 )
