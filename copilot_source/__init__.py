@@ -17,7 +17,7 @@ from dlt.extract.resource import DltResource
 
 from copilot_source.client import GitHubClient
 from copilot_source.config import SourceSettings, parse_day, utc_today, validate_settings
-from copilot_source.destinations import fit_day_merge, fit_seat_history, parse_table_format
+from copilot_source.destinations import fit_day_merge, fit_file_format, fit_seat_history, parse_table_format
 from copilot_source.errors import (
     ConfigurationError,
     CopilotSourceError,
@@ -110,6 +110,7 @@ def _seat_resources(
     def assignments(page: list[Seat]) -> Iterator[list[Seat]]:
         if fit_once("seats"):
             fit_seat_history(table_format)
+            fit_file_format()
         yield [assignment_row(seat) for seat in page]
 
     def activity(
@@ -120,6 +121,7 @@ def _seat_resources(
     ) -> Iterator[list[Seat]]:
         if fit_once("seat_activity"):
             fit_day_merge(table_format, "snapshot_day", snapshot_day, snapshot_day)
+            fit_file_format()
         yield [activity_row(seat, snapshot_day) for seat in page]
 
     pages: DltResource = dlt.resource(read_pages, name="seat_pages", selected=False)

@@ -112,6 +112,26 @@ def fit_day_merge(table_format: TTableFormat | None, column: str, first: date, l
         dlt.current.resource().apply_hints(write_disposition=scoped, merge_key="")
 
 
+def fit_file_format() -> None:
+    """Row-dict tables travel as parquet where the destination would otherwise take INSERT
+    statements but loads parquet natively (DuckDB): its insert_values loader needs GBs of memory
+    for a large enterprise's seats. Other destinations keep their own choice."""
+    found = _destination_capabilities()
+    if found is None:
+        return
+    _, capabilities = found
+    preferred = capabilities.preferred_loader_file_format
+    supported: Sequence[str] = list(capabilities.supported_loader_file_formats or [])
+    if capabilities.loader_file_format_selector is not None:
+        table: TTableSchema = {"name": dlt.current.resource().name}
+        selector = capabilities.loader_file_format_selector
+        preferred, supported = selector(
+            preferred, list(capabilities.supported_loader_file_formats or []), table_schema=table
+        )
+    if preferred == "insert_values" and "parquet" in supported:
+        dlt.current.resource().apply_hints(file_format="parquet")
+
+
 def fit_seat_history(table_format: TTableFormat | None) -> None:
     """Keep seat history with `scd2` where the destination has it; else keep the current seats."""
     found = _destination_capabilities()
