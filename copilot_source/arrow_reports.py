@@ -27,11 +27,19 @@ from copilot_source.report_tables import (
 )
 from copilot_source.settings import DATE_FIELDS
 
-CHUNK_BYTES = 16 << 20
+# parsing works on this much NDJSON at a time: the peak memory of a run follows it (8 MB of
+# lines and their tables keep a run near 250 MB; twice that gains no speed on two cores)
+CHUNK_BYTES = 8 << 20
 THREADED_PARSE_BYTES = 4 << 20
 # top-level fields that are dates or internal partition dates: read as text, typed by name later
 _TEXT_FIELDS = (*sorted(DATE_FIELDS), "day_partition")
 TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
+
+
+def release_memory() -> None:
+    """Give the memory Arrow keeps for reuse back to the system: the load that follows a read
+    (DuckDB, in the same process) needs it more."""
+    pa.default_memory_pool().release_unused()
 
 
 def read_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:
@@ -145,7 +153,8 @@ def _is_list(data_type: pa.DataType) -> bool:
 def _required(table: pa.Table, names: Sequence[str]) -> pa.Table:
     """Declare key columns non-nullable, as dlt declares primary keys (they hold no nulls)."""
     fields = [f.with_nullable(False) if f.name in names else f for f in table.schema]
-    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    # only the schema changes: no cast, which would visit every column
+    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata=table.schema.metadata))
 
 
 def split_tables(table: pa.Table, name: str, keys: Sequence[str]) -> Iterator[tuple[str, pa.Table]]:
@@ -165,9 +174,10 @@ def split_tables(table: pa.Table, name: str, keys: Sequence[str]) -> Iterator[tu
         else:
             elements = pa.table({"value": values})
         columns: dict[str, pa.Array] = {k: pc.take(root.column(k), parents) for k in keys}
+        # an element's position in its array: its running number (from 1) minus its list's start + 1
         starts = pc.take(lists.offsets, parents).cast(pa.int64())
-        positions = pa.array(range(len(values)), pa.int64())
-        columns[LIST_INDEX] = pc.subtract(positions, starts)
+        numbers = pc.cumulative_sum(pc.fill_null(pa.nulls(len(values), pa.int64()), 1))
+        columns[LIST_INDEX] = pc.subtract(numbers, pc.add(starts, 1))
         for element_column in elements.column_names:
             if element_column not in columns:
                 columns[element_column] = elements.column(element_column)
@@ -180,20 +190,55 @@ def _check_keys(table: pa.Table, keys: Sequence[str]) -> bool:
     return all(k in table.column_names and int(table.column(k).null_count) == 0 for k in keys)
 
 
-def report_tables(
-    path: Path, table_name: str, keys: Sequence[str], label: str, chunk_bytes: int = CHUNK_BYTES
-) -> Iterator[tuple[str, pa.Table]]:
-    """All tables of one report file, chunk by chunk; a bad line raises `ReportDataError`."""
-    for first_line, chunk in read_chunks(path, chunk_bytes):
-        problem: tuple[int, str] | None = None
-        try:
-            table = unwrap_day_rows(parse_chunk(chunk))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            problem = find_bad_line(chunk, first_line, keys)
-        else:
-            if table.num_rows and not _check_keys(table, keys):
-                problem = find_bad_line(chunk, first_line, keys)
-        if problem is not None:
-            raise bad_line_error(label, *problem)
+def _rows(chunk: bytes, keys: Sequence[str]) -> pa.Table | None:
+    """The rows of a chunk of lines; None when a line is not JSON or lacks a key field."""
+    try:
+        table = unwrap_day_rows(parse_chunk(chunk))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows and not _check_keys(table, keys):
+        return None
+    return table
+
+
+class ReportParser:
+    """Report files in, tables out, in chunks of about `chunk_bytes` whatever the files' size.
+
+    A small enterprise's report files are a few hundred KB: parsed one by one, the fixed cost of
+    each parse and table cut dominates. Lines of consecutive files (and days) are therefore parsed
+    together; a file is fully read when `add` returns, so the caller may delete it.
+    """
+
+    def __init__(self, table_name: str, keys: Sequence[str], chunk_bytes: int | None = None) -> None:
+        self.table_name = table_name
+        self.keys = keys
+        self.chunk_bytes = chunk_bytes or CHUNK_BYTES
+        # (whole lines, label of their file, number of their first line in that file)
+        self._pieces: list[tuple[bytes, str, int]] = []
+        self._size = 0
+
+    def add(self, path: Path, label: str) -> Iterator[tuple[str, pa.Table]]:
+        for first_line, chunk in read_chunks(path, self.chunk_bytes):
+            self._pieces.append((chunk, label, first_line))
+            self._size += len(chunk)
+            if self._size >= self.chunk_bytes:
+                yield from self.flush()
+
+    def flush(self) -> Iterator[tuple[str, pa.Table]]:
+        """Tables of the lines read so far; a bad line raises `ReportDataError` naming its file."""
+        pieces, self._pieces, self._size = self._pieces, [], 0
+        if len(pieces) > 1:
+            table = _rows(b"".join(piece for piece, _, _ in pieces), self.keys)
+            if table is not None:
+                yield from self._split(table)
+                return
+            # a bad line, or a field whose JSON type differs between files: piece by piece
+        for piece, label, first_line in pieces:
+            table = _rows(piece, self.keys)
+            if table is None:
+                raise bad_line_error(label, *find_bad_line(piece, first_line, self.keys))
+            yield from self._split(table)
+
+    def _split(self, table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
         if table.num_rows:
-            yield from split_tables(table, table_name, keys)
+            yield from split_tables(table, self.table_name, self.keys)

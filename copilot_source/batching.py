@@ -7,11 +7,12 @@ from typing import Any
 
 import pyarrow as pa
 
-MAX_BUFFERED_BYTES = 16 << 20
+MAX_BUFFERED_BYTES = 8 << 20
 
 
 def _size(data: Any) -> int:
-    return int(data.nbytes) if isinstance(data, pa.Table) else 256 * len(data)
+    # the buffers' size: `nbytes` would walk every array to account for slices
+    return int(data.get_total_buffer_size()) if isinstance(data, pa.Table) else 256 * len(data)
 
 
 def _combine(pieces: list[Any]) -> list[Any]:

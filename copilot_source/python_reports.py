@@ -111,3 +111,17 @@ def report_rows(path: Path, table_name: str, keys: Sequence[str], label: str) ->
     for table, batch in batches.items():
         if batch:
             yield table, batch
+
+
+class RowParser:
+    """`report_rows` behind the interface of `arrow_reports.ReportParser`."""
+
+    def __init__(self, table_name: str, keys: Sequence[str]) -> None:
+        self.table_name = table_name
+        self.keys = keys
+
+    def add(self, path: Path, label: str) -> Iterator[tuple[str, list[Row]]]:
+        yield from report_rows(path, self.table_name, self.keys, label)
+
+    def flush(self) -> Iterator[tuple[str, list[Row]]]:
+        yield from ()

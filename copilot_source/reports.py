@@ -49,15 +49,6 @@ class ReportReader:
         self.fast = fast
         self._declared: set[str] = set()
 
-    def _tables(self, fetched: ReportDay) -> Iterator[tuple[str, Any]]:
-        spec = self.spec
-        for index, path in enumerate(fetched.files):
-            label = fetched.label(index)
-            if self.fast:
-                yield from arrow_reports.report_tables(path, spec.resource, spec.keys, label)
-            else:
-                yield from python_reports.report_rows(path, spec.resource, spec.keys, label)
-
     def _items(self, batches: Iterator[tuple[str, Any]]) -> Iterator[Any]:
         """dlt items: the resource's own rows as they are, array tables marked with their table."""
         for table, data in batches:
@@ -114,19 +105,25 @@ class ReportReader:
         def fetch(day: date) -> ReportDay | None:
             return fetch_report_day(self.client, self.spec, settings.enterprise, day, folder)
 
+        spec = self.spec
+        parser = (arrow_reports.ReportParser if self.fast else python_reports.RowParser)(spec.resource, spec.keys)
         batcher = Batcher()
         try:
             for day, fetched in zip(days, ordered_map(fetch, days, settings.concurrency), strict=True):
                 if fetched is None:
                     outcome.unavailable.append(day)
                     continue
-                for table, data in self._tables(fetched):
-                    yield from self._items(batcher.add(table, data))
+                for index, path in enumerate(fetched.files):
+                    for table, data in parser.add(path, fetched.label(index)):
+                        yield from self._items(batcher.add(table, data))
                 fetched.remove()
                 outcome.loaded.append(day)
+            for table, data in parser.flush():
+                yield from self._items(batcher.add(table, data))
             yield from self._items(batcher.flush())
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+            arrow_reports.release_memory()
         self._record(state, outcome, days, earliest, today)
 
     def _record(
