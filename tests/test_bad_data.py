@@ -16,11 +16,17 @@ from typing import Any
 import pytest
 
 from copilot_source import ReportDataError, find_source_error
-from copilot_source.fake_github import FakeGitHub
+from copilot_source.fake_github import FakeEnterprise, FakeGitHub
 from tests.compare import all_tables, source_state
-from tests.conftest import NEWEST, make_pipeline, report_lines, rows, run
+from tests.conftest import NEWEST, make_pipeline, report_lines, rows, run, small_enterprise
 
 USERS = "users-1-day"
+
+
+@pytest.fixture
+def enterprise() -> FakeEnterprise:
+    """Six report days are enough here (conftest's `fake` serves this enterprise)."""
+    return small_enterprise(first_report_day=NEWEST - timedelta(days=5))
 
 
 def file_lines(fake: FakeGitHub, day: date, index: int) -> list[str]:

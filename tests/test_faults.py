@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from copilot_source import Unreachable, find_source_error
-from copilot_source.fake_github import FakeGitHub, Faults
+from copilot_source.fake_github import FakeEnterprise, FakeGitHub, Faults
 from copilot_source.fake_github.server import API_FAULTS, FILE_FAULTS
 from tests.compare import all_tables, assert_same_data, source_state
 from tests.conftest import (
@@ -30,8 +30,14 @@ from tests.conftest import (
 from tests.logs import dlt_warnings
 
 # on top of one fault of each kind up front, this share of all requests fails with each kind
-SHARE = 0.01
+SHARE = 0.008
 SEED = 5
+
+
+@pytest.fixture
+def enterprise() -> FakeEnterprise:
+    """Six report days are enough here (conftest's `fake` serves this enterprise)."""
+    return small_enterprise(first_report_day=NEWEST - timedelta(days=5))
 
 
 @pytest.fixture
@@ -51,7 +57,12 @@ def test_a_load_through_every_fault_equals_a_clean_load(
 ) -> None:
     monkeypatch.setenv("RUNTIME__REQUEST_TIMEOUT", "0.5")
     # two seat pages, three files per report day
-    enterprise = small_enterprise(user_count=100, files_per_report=3, newest_report_day=NEWEST - timedelta(days=2))
+    enterprise = small_enterprise(
+        user_count=100,
+        files_per_report=3,
+        first_report_day=NEWEST - timedelta(days=6),
+        newest_report_day=NEWEST - timedelta(days=2),
+    )
     faulty = make_pipeline(tmp_path, "faulty")
     with FakeGitHub(enterprise, token=TOKEN) as fake:
         fake.slow_seconds = 1.0

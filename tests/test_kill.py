@@ -8,9 +8,12 @@ one is in progress fails at once.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -86,6 +89,10 @@ def kill(process: subprocess.Popen[bytes]) -> None:
     assert process.returncode == -9
 
 
+def first_enterprise() -> FakeEnterprise:
+    return small_enterprise(newest_report_day=NEWEST - timedelta(days=2))
+
+
 def changed_enterprise() -> FakeEnterprise:
     """What GitHub has at the second run: a day of the lookback window corrected, two days more."""
     return small_enterprise(newest_report_day=NEWEST, revisions={NEWEST - timedelta(days=3): 6})
@@ -95,14 +102,35 @@ def changed_enterprise() -> FakeEnterprise:
 def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
     """A run that nothing interrupted, over what GitHub has at the second run."""
     home = tmp_path_factory.mktemp("clean")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DLT_DATA_DIR", str(home / "dlt_home"))
-        patch.setenv("RUNTIME__LOG_LEVEL", "WARNING")
-        patch.chdir(home)
+    with isolated_home(home):
         with FakeGitHub(changed_enterprise(), token=TOKEN) as fake:
             clean = make_pipeline(home, "clean")
             run(clean, fake)
         return snapshot(clean)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pipeline and its database after a first run, before GitHub changed: copied by each test."""
+    home = tmp_path_factory.mktemp("first")
+    with isolated_home(home), FakeGitHub(first_enterprise(), token=TOKEN) as fake:
+        load(home, fake)
+    return home
+
+
+@contextmanager
+def isolated_home(home: Path) -> Iterator[None]:
+    """What the autouse `isolated_dlt` fixture does for a test, for a module fixture."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DLT_DATA_DIR", str(home / "dlt_home"))
+        patch.setenv("RUNTIME__LOG_LEVEL", "WARNING")
+        patch.chdir(home)
+        yield
+
+
+def start_from(first_run: Path, tmp_path: Path) -> None:
+    shutil.copytree(first_run / "dlt_home" / "pipelines" / PIPELINE, tmp_path / "dlt_home" / "pipelines" / PIPELINE)
+    shutil.copy2(first_run / f"{PIPELINE}.duckdb", tmp_path / f"{PIPELINE}.duckdb")
 
 
 @pytest.mark.parametrize(
@@ -111,14 +139,12 @@ def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
     ids=["extract", "normalize", "load", "load-written-unrecorded"],
 )
 def test_a_run_killed_in_any_step_then_run_again_equals_a_clean_run(
-    tmp_path: Path, step: str, written_unrecorded: bool, clean_run: Snapshot
+    tmp_path: Path, step: str, written_unrecorded: bool, first_run: Path, clean_run: Snapshot
 ) -> None:
-    enterprise = small_enterprise(newest_report_day=NEWEST - timedelta(days=2))
-    with FakeGitHub(enterprise, token=TOKEN) as fake:
-        load(tmp_path, fake)
-        before = source_state(make_pipeline(tmp_path, PIPELINE))
-        changed = changed_enterprise()
-        enterprise.revisions, enterprise.newest_report_day = changed.revisions, changed.newest_report_day
+    start_from(first_run, tmp_path)
+    before = source_state(make_pipeline(tmp_path, PIPELINE))
+    assert before["users_1_day"]["newest_day"] == str(NEWEST - timedelta(days=2))
+    with FakeGitHub(changed_enterprise(), token=TOKEN) as fake:
         kill(start_frozen_run(tmp_path, fake, step, settle=written_unrecorded))
 
         # where the kill left the pipeline: mid-extract nothing is kept, later a package waits

@@ -8,7 +8,8 @@ budget slows the run down; `rate_limit_max_wait` turns an endless wait into `rat
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -21,12 +22,18 @@ from copilot_source import (
     RateLimited,
     find_source_error,
 )
-from copilot_source.fake_github import FakeGitHub, Faults
+from copilot_source.fake_github import FakeEnterprise, FakeGitHub, Faults
 from copilot_source.ratelimit import RateLimiter, RateLimitInfo
-from tests.conftest import make_pipeline, report_lines, rows, run
+from tests.conftest import NEWEST, make_pipeline, report_lines, rows, run, small_enterprise
 from tests.logs import dlt_warnings
 
 WAIT_LOG = re.compile(r"Rate limited by GitHub on (.+); waiting (\d+)s, resuming at (\d\d:\d\d:\d\d) UTC\.")
+
+
+@pytest.fixture
+def enterprise() -> FakeEnterprise:
+    """Six report days are enough here (conftest's `fake` serves this enterprise)."""
+    return small_enterprise(first_report_day=NEWEST - timedelta(days=5))
 
 
 def clock_time(epoch: float) -> str:
@@ -44,54 +51,32 @@ def all_users_loaded(pipeline: object, fake: FakeGitHub) -> bool:
     return rows(pipeline, "SELECT count(*) FROM users_1_day") == [(expected,)]  # type: ignore[arg-type]
 
 
-def test_429_and_secondary_403_wait_what_retry_after_says(tmp_path: Path, fake: FakeGitHub) -> None:
-    fake.faults.api_next = ["429", "403-secondary"]
-    pipeline = make_pipeline(tmp_path)
-    with dlt_warnings() as warnings:
-        run(pipeline, fake, resources=("users_1_day",), concurrency=1)
-
-    first_three = fake.calls("api")[:3]
-    assert [s.status for s in first_three] == [429, 403, 200]
-    assert len({s.query["day"] for s in first_three}) == 1
-    # retry-after: 1 was honoured each time
-    assert first_three[1].received_at - first_three[0].received_at >= 1.0
-    assert first_three[2].received_at - first_three[1].received_at >= 1.0
-    waits = [WAIT_LOG.fullmatch(m) for m in warnings if m.startswith("Rate limited")]
-    assert [(w[1], w[2]) for w in waits if w] == [
-        (f"the users-1-day report for {first_three[0].query['day']}", "1")
-    ] * 2
-    assert len(waits) == 2
-    assert all_users_loaded(pipeline, fake)
-
-
-def test_a_primary_rate_limit_waits_until_the_reset(tmp_path: Path, fake: FakeGitHub) -> None:
-    fake.faults.api_next = ["403-primary"]
-    pipeline = make_pipeline(tmp_path)
-    with dlt_warnings() as warnings:
-        run(pipeline, fake, resources=("users_1_day",), concurrency=1)
-
-    refused, retried = fake.calls("api")[:2]
-    assert (refused.status, retried.status) == (403, 200)
-    # the fake announced a reset at the next whole second after it refused; we came back after it
-    assert retried.received_at >= int(refused.received_at) + 1
-    [wait] = [WAIT_LOG.fullmatch(m) for m in warnings if m.startswith("Rate limited")]
-    assert wait is not None
-    # resuming one second after the reset the fake announced (the next whole second or the one after)
-    assert wait[3] in {clock_time(int(refused.received_at) + 2), clock_time(int(refused.received_at) + 3)}
-    assert all_users_loaded(pipeline, fake)
-
-
-def test_without_a_wait_from_github_the_backoff_starts_at_the_minimum(tmp_path: Path, fake: FakeGitHub) -> None:
-    fake.faults.api_next = ["429-bare"]
+def test_each_kind_of_rate_limit_waits_what_githubs_rules_say_then_retries(tmp_path: Path, fake: FakeGitHub) -> None:
+    fake.faults.api_next = ["429-bare", "429", "403-secondary", "403-primary"]
     pipeline = make_pipeline(tmp_path)
     with dlt_warnings() as warnings:
         run(pipeline, fake, resources=("users_1_day",), concurrency=1, rate_limit_min_wait=1)
 
-    refused, retried = fake.calls("api")[:2]
-    assert (refused.status, retried.status) == (429, 200)
-    assert retried.received_at - refused.received_at >= 1.0
-    [wait] = [WAIT_LOG.fullmatch(m) for m in warnings if m.startswith("Rate limited")]
-    assert wait is not None and wait[2] == "1"
+    calls = fake.calls("api")[:5]
+    assert [s.status for s in calls] == [429, 429, 403, 403, 200]
+    assert len({s.query["day"] for s in calls}) == 1
+    gaps = [later.received_at - earlier.received_at for earlier, later in pairwise(calls)]
+    # a 429 that says nothing: the first backoff, rate_limit_min_wait
+    assert gaps[0] >= 1.0
+    # 429 and the secondary limit: retry-after: 1
+    assert gaps[1] >= 1.0 and gaps[2] >= 1.0
+    # the primary limit: remaining 0, so until the reset the fake announced (the next whole second)
+    assert calls[4].received_at >= int(calls[3].received_at) + 1
+
+    waits = [WAIT_LOG.fullmatch(m) for m in warnings if m.startswith("Rate limited")]
+    assert all(waits) and len(waits) == 4
+    day = calls[0].query["day"]
+    assert {w[1] for w in waits if w} == {f"the users-1-day report for {day}"}
+    assert [w[2] for w in waits if w][:3] == ["1", "1", "1"]
+    # each wait says when the run resumes: after the primary limit, a second after the reset
+    primary = waits[3]
+    assert primary is not None
+    assert primary[3] in {clock_time(int(calls[3].received_at) + n) for n in (2, 3)}
     assert all_users_loaded(pipeline, fake)
 
 
@@ -121,14 +106,14 @@ def test_a_403_that_is_not_a_rate_limit_is_not_retried(
 
 
 def test_a_low_budget_slows_the_run_down_instead_of_hitting_the_wall(tmp_path: Path, fake: FakeGitHub) -> None:
-    # fewer requests left than the run needs, and the budget resets in three seconds
-    fake.set_rate_budget(remaining=8, reset_in=3)
+    # fewer requests left than the run needs, and the budget resets in two seconds
+    fake.set_rate_budget(remaining=5, reset_in=2)
     pipeline = make_pipeline(tmp_path)
     with dlt_warnings() as warnings:
         run(pipeline, fake, resources=("users_1_day",))
 
     api = fake.calls("api")
-    assert len(api) > 8
+    assert len(api) > 5
     # paced, then waiting for the reset: GitHub never had to refuse a request
     assert {s.status for s in api} <= {200, 404}
     assert any(m.startswith("GitHub's rate-limit budget is low (") and "slowing down" in m for m in warnings)
@@ -139,15 +124,15 @@ def test_the_ceiling_turns_an_endless_rate_limit_into_a_clear_failure(tmp_path: 
     fake.faults = Faults(api={"429": 1.0})  # every request, forever
     pipeline = make_pipeline(tmp_path)
     with pytest.raises(Exception) as failure:
-        run(pipeline, fake, resources=("users_1_day",), concurrency=1, rate_limit_max_wait=2)
+        run(pipeline, fake, resources=("users_1_day",), concurrency=1, rate_limit_max_wait=1)
 
     error = failure_of(failure)
     assert isinstance(error, RateLimited)
     assert error.code == "rate_limited"
-    assert "ceiling of 2s of waiting on rate limits (2s spent)" in error.message
+    assert "ceiling of 1s of waiting on rate limits (1s spent)" in error.message
     assert "`rate_limit_max_wait`" in error.message
-    # waited 1 s twice; a third wait would have passed the ceiling
-    assert [s.status for s in fake.calls("api")] == [429, 429, 429]
+    # waited 1 s once; a second wait would have passed the ceiling
+    assert [s.status for s in fake.calls("api")] == [429, 429]
     # nothing was loaded, nothing waits to be
     assert not pipeline.list_normalized_load_packages()
     with duckdb.connect(str(tmp_path / "copilot_test.duckdb"), read_only=True) as db:

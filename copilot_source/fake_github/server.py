@@ -134,7 +134,8 @@ class FakeGitHub:
 
     def start(self) -> FakeGitHub:
         for server in (self._api, self._files):
-            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            # a short poll interval: `stop()` returns in milliseconds instead of up to a second
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
