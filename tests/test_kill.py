@@ -67,14 +67,13 @@ def start_frozen_run(
         "settle": settle,
         "marker": str(marker),
     }
-    process = subprocess.Popen(
-        [sys.executable, str(SCRIPT), json.dumps(arguments)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    output = tmp_path / f"frozen-in-{step}.log"
+    with open(output, "wb") as log:  # a file, not a pipe: a full pipe would stall the run
+        process = subprocess.Popen([sys.executable, str(SCRIPT), json.dumps(arguments)], stdout=log, stderr=log)
     deadline = time.monotonic() + 120
     while not marker.exists():
         if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            pytest.fail(f"the run ended (exit {process.returncode}) before freezing in {step}:\n{output}")
+            pytest.fail(f"the run ended (exit {process.returncode}) before freezing in {step}:\n{output.read_text()}")
         if time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"the run never reached {step}")
