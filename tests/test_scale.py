@@ -86,12 +86,23 @@ def test_files_whose_field_types_differ_still_load_every_line(tmp_path: Path) ->
 
 def test_a_chunk_limit_cuts_files_into_pieces_without_losing_or_splitting_lines(tmp_path: Path) -> None:
     lines = [user_line(n) for n in range(50)]
-    path = write(tmp_path / "big.ndjson", lines)
+    lines[20] = user_line(20, note="x" * 2000)  # longer than a chunk
+    path = tmp_path / "big.ndjson"
+    path.write_text("\n".join(lines))  # and no newline after the last line
     parser = ReportParser("users_1_day", KEYS, chunk_bytes=len(lines[0]) * 7)
     roots = [data for name, data in parse_all(parser, [(path, "big")]) if name == "users_1_day"]
 
     assert len(roots) > 5
     assert [u for t in roots for u in t.column("user_id").to_pylist()] == list(range(50))
+
+
+def test_line_numbers_count_from_the_start_of_the_file_across_chunks(tmp_path: Path) -> None:
+    lines = [user_line(n) for n in range(30)]
+    lines[23] = lines[23].replace('"user_id": 23, ', "")
+    path = write(tmp_path / "f.ndjson", lines)
+    with pytest.raises(ReportDataError) as failure:
+        parse_all(ReportParser("users_1_day", KEYS, chunk_bytes=len(lines[0]) * 4), [(path, "f")])
+    assert failure.value.cause == "f, line 24: the line lacks user_id."
 
 
 def test_fast_path_equals_reference_when_chunks_cut_across_files_and_days(
