@@ -44,7 +44,8 @@ def enterprise() -> FakeEnterprise:
 def fast_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Requests give up after a second; "timeout" and "stall" faults keep them waiting two."""
     monkeypatch.setenv("RUNTIME__REQUEST_TIMEOUT", "1")
-    # a quarter of all requests fail: allow a longer run of bad luck than the default 5 attempts
+    # faults come in runs here (several kinds queued for the same request): allow more attempts
+    # than dlt's default 5
     monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "10")
 
 
