@@ -73,13 +73,18 @@ class RateLimitInfo:
         )
 
 
+# how GitHub words a secondary limit in the body of a 403 (older answers say "abuse detection")
+RATE_LIMIT_WORDS = ("rate limit", "abuse detection")
+
+
 def is_rate_limited(status: int, info: RateLimitInfo, message: str = "") -> bool:
     """429 always; 403 only with an exhausted budget, a retry-after, or GitHub saying so."""
     if status == 429:
         return True
     if status != 403:
         return False
-    return info.remaining == 0 or info.retry_after is not None or "rate limit" in message.lower()
+    said = message.lower()
+    return info.remaining == 0 or info.retry_after is not None or any(words in said for words in RATE_LIMIT_WORDS)
 
 
 def rate_limit_wait(info: RateLimitInfo, attempt: int, min_wait: float, now: float) -> float:

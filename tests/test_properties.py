@@ -135,12 +135,27 @@ infos = st.builds(
 )
 
 
+messages = st.one_of(
+    st.text(max_size=80),
+    st.sampled_from(
+        [
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+            "API rate limit exceeded for user ID 1.",
+            "You have triggered an abuse detection mechanism. Please wait a few minutes before you try again.",
+            "Resource not accessible by personal access token",
+            "Must have admin rights to Repository.",
+        ]
+    ),
+)
+
+
 @PROPERTY
-@given(status=st.integers(100, 599), info=infos, message=st.text(max_size=80))
+@given(status=st.integers(100, 599), info=infos, message=messages)
 def test_only_429_and_a_403_with_a_rate_limit_signal_are_rate_limits(
     status: int, info: RateLimitInfo, message: str
 ) -> None:
-    signal = info.remaining == 0 or info.retry_after is not None or "rate limit" in message.lower()
+    said = message.lower()
+    signal = info.remaining == 0 or info.retry_after is not None or "rate limit" in said or "abuse detection" in said
     assert is_rate_limited(status, info, message) == (status == 429 or (status == 403 and signal))
 
 
