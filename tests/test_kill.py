@@ -8,6 +8,7 @@ one is in progress fails at once.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -68,8 +69,14 @@ def start_frozen_run(
         "marker": str(marker),
     }
     output = tmp_path / f"frozen-in-{step}.log"
+    # a killed run leaves its downloads in its temporary folder: keep that inside the test's
+    scratch = tmp_path / "tmp"
+    scratch.mkdir(exist_ok=True)
+    environment = {**os.environ, "TMPDIR": str(scratch)}
     with open(output, "wb") as log:  # a file, not a pipe: a full pipe would stall the run
-        process = subprocess.Popen([sys.executable, str(SCRIPT), json.dumps(arguments)], stdout=log, stderr=log)
+        process = subprocess.Popen(
+            [sys.executable, str(SCRIPT), json.dumps(arguments)], stdout=log, stderr=log, env=environment
+        )
     deadline = time.monotonic() + 120
     while not marker.exists():
         if process.poll() is not None:
