@@ -69,7 +69,8 @@ def print_throughput(result: dict[str, Any]) -> None:
     write(
         f"\n1. Throughput: users_1_day of {result['users']:,} users x {result['days']} days ="
         f" {megabytes:,.1f} MB of NDJSON in {result['files']} files -> {len(runs['ours']['tables'])} tables,"
-        f" {runs['ours']['rows']:,} rows (files generated in {result['generated_seconds']:.1f} s, kept for later runs)"
+        f" {runs['ours']['rows']:,} rows (report files ready in {result['generated_seconds']:.1f} s:"
+        " generated once, then reused)"
     )
     rows = [
         [
