@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +16,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from copilot_source import copilot_source
 from copilot_source.config import config_error_from_dlt
-from copilot_source.errors import CopilotSourceError, find_source_error
+from copilot_source.errors import ConfigurationError, CopilotSourceError, find_source_error
 from copilot_source.recovery import recover_interrupted_load
 from copilot_source.redaction import redact
 from copilot_source.run_lock import pipeline_lock
@@ -22,6 +24,21 @@ from copilot_source.settings import REPORTS
 
 PIPELINE_NAME = "github_copilot"
 DATASET_NAME = "copilot_data"
+# uncapped, DuckDB caches up to 80% of RAM while it merges a year of reports; capped it spills
+DUCKDB_SETTINGS = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
+DUCKDB_DEFAULTS = {"memory_limit": "192MB", "preserve_insertion_order": False}
+
+
+def cap_duckdb_memory() -> None:
+    """Give DuckDB a memory cap unless the user configured its settings (env or secrets)."""
+    if DUCKDB_SETTINGS in os.environ:
+        return
+    try:
+        configured = dlt.secrets.get("destination.duckdb.credentials.global_config")
+    except ConfigurationException:
+        configured = None
+    if not configured:
+        os.environ[DUCKDB_SETTINGS] = json.dumps(DUCKDB_DEFAULTS)
 
 
 @dataclass
@@ -80,6 +97,7 @@ def run_load(
 
     Raises `CopilotSourceError` with a clear message for every failure it can explain.
     """
+    cap_duckdb_memory()
     # locked before the pipeline is even opened: opening it may write to its working folder
     with pipeline_lock(pipeline_args.get("pipelines_dir") or get_dlt_pipelines_dir(), pipeline_name):
         pipeline = dlt.pipeline(  # type: ignore[call-overload]
@@ -88,6 +106,13 @@ def run_load(
             progress=progress,  # type: ignore[arg-type]
             **pipeline_args,
         )
+        if pipeline.destination is None:
+            raise ConfigurationError(
+                f"No destination is configured for pipeline {pipeline_name!r}.",
+                f"Set `destination_type` under [pipelines.{pipeline_name}] in .dlt/config.toml (the shipped"
+                f" file sets duckdb) or the env var PIPELINES__{pipeline_name.upper()}__DESTINATION_TYPE;"
+                " run from the folder that holds .dlt/.",
+            )
         try:
             source = copilot_source(**(source_args or {}))
         except ConfigurationException as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from copilot_source.demo import demo_enterprise
+from copilot_source.fake_github import FakeGitHub
 
 LOAD = Path(__file__).resolve().parent.parent / "pipelines" / "load.py"
 
@@ -66,3 +67,18 @@ def test_an_unknown_resource_name_is_refused_before_any_request(isolated_dlt: Pa
     assert "[invalid_config] Unknown resource name(s): sets." in result.stderr
     assert "seat_activity" in result.stderr
     assert not list(isolated_dlt.glob("*.duckdb"))
+
+
+def test_without_a_destination_it_says_how_to_set_one_before_any_request(isolated_dlt: Path, fake: FakeGitHub) -> None:
+    result = load(
+        isolated_dlt,
+        env={
+            "SOURCES__COPILOT__ENTERPRISE": fake.enterprise.slug,
+            "SOURCES__COPILOT__ACCESS_TOKEN": fake.token,
+            "SOURCES__COPILOT__BASE_URL": fake.api_url,
+        },
+    )
+    assert result.returncode == 1
+    assert "[invalid_config] No destination is configured for pipeline 'github_copilot'" in result.stderr
+    assert "PIPELINES__GITHUB_COPILOT__DESTINATION_TYPE" in result.stderr
+    assert fake.calls("api") == [] and fake.calls("files") == []
