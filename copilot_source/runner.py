@@ -34,7 +34,7 @@ def cap_duckdb_memory() -> None:
     if DUCKDB_SETTINGS in os.environ:
         return
     try:
-        configured = dlt.secrets.get("destination.duckdb.credentials.global_config")
+        configured: Any = dlt.secrets.get("destination.duckdb.credentials.global_config")
     except ConfigurationException:
         configured = None
     if not configured:
