@@ -19,9 +19,9 @@ from copilot_source.arrow_reports import ReportParser
 from copilot_source.concurrency import ordered_map
 from copilot_source.errors import ReportDataError
 from copilot_source.fake_github import FakeGitHub
+from tests.compare import data_tables, table_content
 from tests.conftest import make_pipeline, run
 from tests.postgres import running_postgres
-from tests.test_fast_path import data_tables, table_content
 
 KEYS = ("day", "enterprise_id", "user_id")
 

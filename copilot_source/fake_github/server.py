@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -304,21 +305,28 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._file(fake, parts.path, query, seen)
 
+    def _transport_fault(
+        self, fake: FakeGitHub, fault: str | None, seen: Seen, server_error: Callable[[int], None]
+    ) -> bool:
+        """Faults that look alike on both hosts: a reset, a hang, a 5xx. True if one was served."""
+        if fault == "reset":
+            self._reset_connection()
+        elif fault == "timeout":
+            self._hang(fake)
+        elif fault in ("500", "502", "503"):
+            seen.status = int(fault)
+            server_error(int(fault))
+        else:
+            return False
+        return True
+
     # ---- the API host ---------------------------------------------------------------------
     def _api(self, fake: FakeGitHub, path: str, query: dict[str, str], seen: Seen) -> None:
         number = fake._next()
         budget, spent = fake._rate_headers()
         headers = {"x-github-request-id": f"FAKE:{number:06X}", **budget}
         fault = fake._fault(fake.faults.api, fake.faults.api_next, seen)
-        if fault == "reset":
-            self._reset_connection()
-            return
-        if fault == "timeout":
-            self._hang(fake)
-            return
-        if fault in ("500", "502", "503"):
-            seen.status = int(fault)
-            self._error(int(fault), "Server Error", headers)
+        if self._transport_fault(fake, fault, seen, lambda status: self._error(status, "Server Error", headers)):
             return
         if fault in ("429", "429-bare"):
             seen.status = 429
@@ -444,15 +452,11 @@ class _Handler(BaseHTTPRequestHandler):
             )
             self._send(403, body, {"Content-Type": "application/xml"})
             return
-        if fault == "reset":
-            self._reset_connection()
-            return
-        if fault == "timeout":
-            self._hang(fake)
-            return
-        if fault in ("500", "502", "503"):
-            seen.status = int(fault)
-            self._send(int(fault), b"server error", {"Content-Type": "text/plain"})
+
+        def server_error(status: int) -> None:
+            self._send(status, b"server error", {"Content-Type": "text/plain"})
+
+        if self._transport_fault(fake, fault, seen, server_error):
             return
         found: bytes | int | None = None
         try:
