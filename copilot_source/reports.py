@@ -11,6 +11,8 @@ from typing import Any
 
 import dlt
 from dlt.common import logger
+from dlt.common.configuration.container import Container
+from dlt.common.pipeline import PipelineContext
 from dlt.common.schema.typing import TWriteDispositionConfig
 from dlt.extract.incremental import Incremental
 
@@ -61,6 +63,17 @@ class ReportReader:
                 self._declared.add(table)
                 yield dlt.mark.with_hints(data, breakdown_hints(table, self.spec), create_table_variant=True)
 
+    def _download_folder(self) -> Path:
+        """An empty folder for this resource's downloads, inside the pipeline's working folder, so
+        files a killed run left behind are removed by the next run (the run lock makes it ours)."""
+        context = Container()[PipelineContext]
+        if not context.is_active():
+            return Path(tempfile.mkdtemp(prefix="copilot-reports-"))
+        folder = Path(dlt.current.pipeline().working_dir) / "copilot_downloads" / self.spec.resource
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        return folder
+
     def _check_reports_exist(self, days: list[date]) -> None:
         """No report on any day of a first run: tell a wrong slug from a switched-off policy."""
         try:
@@ -100,7 +113,7 @@ class ReportReader:
                 # retried holes are older than the cursor window: let their rows through
                 cursor.start_value = days[0]
         outcome = DayOutcome()
-        folder = Path(tempfile.mkdtemp(prefix="copilot-reports-"))
+        folder = self._download_folder()
 
         def fetch(day: date) -> ReportDay | None:
             return fetch_report_day(self.client, self.spec, settings.enterprise, day, folder)

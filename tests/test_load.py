@@ -357,3 +357,18 @@ def test_every_seat_page_is_read_once(tmp_path: Path) -> None:
     assert scalar(pipeline, "SELECT count(*) FROM seats") == len(seats)
     assert scalar(pipeline, "SELECT count(DISTINCT seat_key) FROM seat_activity") == len(seats)
     assert scalar(pipeline, "SELECT sum(assignee__id) FROM seats") == sum(s["assignee"]["id"] for s in seats)
+
+
+def test_downloads_live_in_the_pipeline_folder_and_a_killed_runs_files_are_cleared(
+    tmp_path: Path, fake: FakeGitHub
+) -> None:
+    pipeline = make_pipeline(tmp_path)
+    left_behind = Path(pipeline.working_dir) / "copilot_downloads" / "users_1_day" / "users-1-day-2026-01-01-0.ndjson"
+    left_behind.parent.mkdir(parents=True)
+    left_behind.write_text('{"partial": ')  # what a killed run leaves
+
+    run(pipeline, fake, resources=("users_1_day",))
+
+    assert not left_behind.exists()
+    assert list((Path(pipeline.working_dir) / "copilot_downloads").rglob("*.ndjson")) == []
+    assert scalar(pipeline, "SELECT count(*) FROM users_1_day") == len(user_lines(fake, fake.enterprise.report_days()))
