@@ -194,8 +194,6 @@ class GitHubClient:
         self._files = self._retrying_client()
         runtime = _runtime()
         self._backoff = (float(runtime.request_backoff_factor), float(runtime.request_max_retry_delay))
-        self.api_calls = 0
-        self.downloads = 0
 
     @staticmethod
     def _retrying_client() -> Client:
@@ -228,7 +226,6 @@ class GitHubClient:
         }
         failure: Exception | None = None
         try:
-            self.api_calls += 1
             return self._api.session.get(url, params=params, headers=headers, allow_redirects=False)
         except requests.RequestException as exc:
             failure = exc
@@ -276,7 +273,6 @@ class GitHubClient:
         check_url_scheme(url, f"The download link for {what}")
         failure: Exception | None = None
         try:
-            self.downloads += 1
             return self._files.session.get(
                 url,
                 headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip"},

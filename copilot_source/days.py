@@ -39,9 +39,6 @@ class DayOutcome:
     def not_yet_available(self, newest: date | None) -> list[date]:
         return sorted(d for d in self.unavailable if newest is None or d > newest)
 
-    def before_first_report(self, first_loaded: date | None) -> list[date]:
-        return sorted(d for d in self.unavailable if first_loaded is not None and d < first_loaded)
-
 
 def compact(days: Sequence[date]) -> str:
     """'2026-01-01..2026-01-05, 2026-01-09' for a summary line."""

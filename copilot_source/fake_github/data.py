@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -439,12 +439,6 @@ class FakeEnterprise:
         if not lines:
             return [[]]
         return [list(lines[i : i + size]) for i in range(0, len(lines), size)]
-
-    def iter_days(self) -> Iterator[date]:
-        day = self.first_report_day
-        while day <= self.newest_report_day:
-            yield day
-            day += timedelta(days=1)
 
 
 def _new_field_value(name: str, rng: random.Random) -> Any:
