@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+from time import sleep
 from typing import Any
 
 import dlt
@@ -22,6 +23,22 @@ from copilot_source.config import utc_today
 from copilot_source.fake_github import FakeEnterprise, FakeGitHub
 
 TOKEN = "ghp_TestTokenDoNotLeak0123456789abcdefABCD"
+# the suite takes about four minutes; a UTC midnight inside it would move the source's "today"
+# (yesterday, the seat snapshot day) away from the one the tests expect
+MIDNIGHT_MARGIN = timedelta(minutes=8)
+
+
+def wait_out_midnight() -> None:
+    """Start the session after UTC midnight if it would otherwise fall inside the session."""
+    now = datetime.now(timezone.utc)
+    midnight = datetime.combine(now.date() + timedelta(days=1), time.min, timezone.utc)
+    if midnight - now < MIDNIGHT_MARGIN:
+        wait = (midnight - now).total_seconds() + 1
+        print(f"UTC midnight is {wait:.0f}s away: waiting for it, so that 'today' holds for the whole test run.")
+        sleep(wait)
+
+
+wait_out_midnight()
 TODAY = utc_today()
 NEWEST = TODAY - timedelta(days=3)
 
