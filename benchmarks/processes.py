@@ -58,14 +58,14 @@ def _environment(home: Path) -> dict[str, str]:
 
 def generate(enterprise: Enterprise, storage: Path) -> dict[str, Any]:
     """The report files of the enterprise (generated once per size, then reused)."""
-    command = [sys.executable, "-m", "copilot_source.fake_github", "generate", f"--storage={storage}"]
+    command = [sys.executable, "-m", "copilot_source.demo.fake_github", "generate", f"--storage={storage}"]
     done = subprocess.run([*command, *enterprise.args()], capture_output=True, text=True, check=True, cwd=ROOT)
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 
 class FakeServer:
-    """A running `python -m copilot_source.fake_github serve`; `stop()` returns the calls it saw."""
+    """A running `python -m copilot_source.demo.fake_github serve`; `stop()` returns the calls it saw."""
 
     def __init__(self, process: subprocess.Popen[str], ready: dict[str, Any]) -> None:
         self.process = process
@@ -83,7 +83,7 @@ class FakeServer:
 
 @contextmanager
 def fake_github(enterprise: Enterprise, storage: Path, latency: float = 0.0) -> Iterator[FakeServer]:
-    command = [sys.executable, "-m", "copilot_source.fake_github", "serve", f"--storage={storage}"]
+    command = [sys.executable, "-m", "copilot_source.demo.fake_github", "serve", f"--storage={storage}"]
     process = subprocess.Popen(
         [*command, *enterprise.args(), f"--latency={latency}"],
         stdin=subprocess.PIPE,

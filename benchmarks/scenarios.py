@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.processes import Enterprise, fake_github, generate, measure
-from copilot_source.settings import DEFAULT_CONCURRENCY
+from copilot_source.config import DEFAULT_CONCURRENCY
 
 __all__ = ["DEFAULT_CONCURRENCY", "Workspace", "latency", "memory", "no_op", "throughput"]
 

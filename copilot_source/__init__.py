@@ -15,8 +15,19 @@ from dlt.common import logger
 from dlt.common.schema.typing import TTableFormat
 from dlt.extract.resource import DltResource
 
-from copilot_source.client import GitHubClient
-from copilot_source.config import SourceSettings, parse_day, utc_today, validate_settings
+from copilot_source.config import (
+    DEFAULT_API_VERSION,
+    DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_RATE_LIMIT_MAX_WAIT_SECONDS,
+    DEFAULT_RATE_LIMIT_MIN_WAIT_SECONDS,
+    SourceSettings,
+    parse_day,
+    utc_today,
+    validate_settings,
+)
+from copilot_source.declarations import REPORTS, RESOURCE_NAMES, Report
 from copilot_source.destinations import fit_day_merge, fit_file_format, fit_seat_history, parse_table_format
 from copilot_source.errors import (
     ConfigurationError,
@@ -31,20 +42,10 @@ from copilot_source.errors import (
     Unreachable,
     find_source_error,
 )
-from copilot_source.redaction import install_log_redaction
-from copilot_source.reports import MERGE, ReportReader
+from copilot_source.github.client import GitHubClient
+from copilot_source.github.redaction import install_log_redaction
+from copilot_source.reports.reader import MERGE, ReportReader
 from copilot_source.seats import SEAT_HISTORY, Seat, activity_row, assignment_row, seat_pages
-from copilot_source.settings import (
-    DEFAULT_API_VERSION,
-    DEFAULT_BASE_URL,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_LOOKBACK_DAYS,
-    DEFAULT_RATE_LIMIT_MAX_WAIT_SECONDS,
-    DEFAULT_RATE_LIMIT_MIN_WAIT_SECONDS,
-    REPORTS,
-    RESOURCE_NAMES,
-    ReportSpec,
-)
 
 __all__ = [
     "RESOURCE_NAMES",
@@ -64,7 +65,7 @@ __all__ = [
 
 
 def _report_resource(reader: ReportReader, settings: SourceSettings, table_format: TTableFormat | None) -> DltResource:
-    spec: ReportSpec = reader.spec
+    spec: Report = reader.spec
     end_value = settings.end_date + timedelta(days=1) if settings.end_date else None
     cursor = dlt.sources.incremental[date](
         "day",
@@ -83,7 +84,7 @@ def _report_resource(reader: ReportReader, settings: SourceSettings, table_forma
         fit_day_merge(table_format, "day", first, settings.end_date)
         yield from reader.read(day)
 
-    resource: DltResource = dlt.resource(read, name=spec.resource, max_table_nesting=0)
+    resource: DltResource = dlt.resource(read, name=spec.table, max_table_nesting=0)
     # the array tables inherit these hints (see `reports.breakdown_hints`)
     resource.apply_hints(
         write_disposition=MERGE, primary_key=spec.keys, merge_key=spec.day_keys, table_format=table_format
@@ -147,8 +148,8 @@ def copilot_source(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     api_version: str = DEFAULT_API_VERSION,
     concurrency: int = DEFAULT_CONCURRENCY,
-    rate_limit_max_wait: int = int(DEFAULT_RATE_LIMIT_MAX_WAIT_SECONDS),
-    rate_limit_min_wait: int = int(DEFAULT_RATE_LIMIT_MIN_WAIT_SECONDS),
+    rate_limit_max_wait: int = DEFAULT_RATE_LIMIT_MAX_WAIT_SECONDS,
+    rate_limit_min_wait: int = DEFAULT_RATE_LIMIT_MIN_WAIT_SECONDS,
     fast_path: bool = True,
     table_format: str | None = None,
 ) -> Sequence[DltResource]:

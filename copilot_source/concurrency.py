@@ -11,15 +11,13 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
-def ordered_map(
-    function: Callable[[Item], Result], items: Iterable[Item], workers: int, ahead: int = 0
-) -> Iterator[Result]:
-    """`map` over a thread pool: results come in input order, at most `workers + ahead` at a time.
+def ordered_map(function: Callable[[Item], Result], items: Iterable[Item], workers: int) -> Iterator[Result]:
+    """`map` over a thread pool: results come in input order, at most `workers` at a time.
 
     Bounded so that a year of report days is never downloaded faster than it is loaded.
     Closing the generator (or an error) cancels what has not started and waits for the rest.
     """
-    window = max(1, workers + ahead)
+    window = max(1, workers)
     pending: deque[Future[Result]] = deque()
     source = iter(items)
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="copilot") as pool:

@@ -12,8 +12,16 @@ from urllib.parse import urlsplit
 
 from dlt.common.configuration.exceptions import ConfigurationException, ConfigValueCannotBeCoercedException
 
+from copilot_source.declarations import FIRST_REPORT_DAY, REPORT_RETENTION_DAYS, RESOURCE_NAMES
 from copilot_source.errors import ConfigurationError
-from copilot_source.settings import FIRST_REPORT_DAY, REPORT_RETENTION_DAYS, RESOURCE_NAMES
+
+DEFAULT_BASE_URL = "https://api.github.com"
+DEFAULT_API_VERSION = "2022-11-28"
+DEFAULT_LOOKBACK_DAYS = 3
+DEFAULT_CONCURRENCY = 4
+DEFAULT_RATE_LIMIT_MAX_WAIT_SECONDS = 3600
+# GitHub: without retry-after or an exhausted budget, wait at least a minute, then back off
+DEFAULT_RATE_LIMIT_MIN_WAIT_SECONDS = 60
 
 SECTION = "sources.copilot"
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?$")
@@ -177,7 +185,7 @@ def validate_settings(
         enterprise=slug,
         access_token=token,
         base_url=base,
-        api_version=str(api_version or "").strip() or "2022-11-28",
+        api_version=str(api_version or "").strip() or DEFAULT_API_VERSION,
         start_date=start,
         end_date=end,
         lookback_days=parse_int(lookback_days, "lookback_days", 0, REPORT_RETENTION_DAYS),

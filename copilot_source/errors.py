@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from copilot_source.redaction import redact
+from copilot_source.github.redaction import redact
 
 
 class CopilotSourceError(Exception):
@@ -92,6 +92,25 @@ class MetricsDisabled(CopilotSourceError):
     code = "metrics_disabled"
 
 
+METRICS_POLICY_DOCS = "https://docs.github.com/enterprise-cloud@latest/copilot/how-tos/administer-copilot/manage-for-enterprise/manage-enterprise-policies"
+
+
+def metrics_disabled(
+    what_happened: str, *, request_id: str | None = None, endpoint: str | None = None
+) -> MetricsDisabled:
+    """The one explanation of a switched-off 'Copilot usage metrics' policy, after what was seen."""
+    return MetricsDisabled(
+        f"{what_happened} The enterprise's 'Copilot usage metrics' policy is probably not 'Enabled"
+        " everywhere' (or the token's user lacks the 'View Enterprise Copilot Metrics' permission, or"
+        " Copilot was first used less than three days ago).",
+        "An enterprise owner sets Enterprise settings > AI controls > Copilot > 'Copilot usage"
+        " metrics' to 'Enabled everywhere'; reports then appear for the following days.",
+        request_id=request_id,
+        docs_url=METRICS_POLICY_DOCS,
+        endpoint=endpoint,
+    )
+
+
 class RateLimited(CopilotSourceError):
     """GitHub's rate limit outlasted the configured ceiling on waiting."""
 
@@ -114,6 +133,12 @@ class RunInProgress(CopilotSourceError):
     """Another run of the same pipeline holds the lock."""
 
     code = "run_in_progress"
+
+
+class PipelineFailed(CopilotSourceError):
+    """A failure the source cannot name more precisely (e.g. the destination refused a load)."""
+
+    code = "pipeline_failed"
 
 
 def find_source_error(exc: BaseException) -> CopilotSourceError | None:

@@ -15,11 +15,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from dlt.common.schema.typing import TWriteDispositionConfig
-from requests.utils import parse_header_links
 
-from copilot_source.client import GitHubClient
 from copilot_source.concurrency import ordered_map
-from copilot_source.settings import DOCS, SEATS_PER_PAGE
+from copilot_source.declarations import DOCS
+from copilot_source.github.client import GitHubClient
+
+SEATS_PER_PAGE = 100
 
 ACTIVITY_FIELDS = ("last_activity_at", "last_activity_editor", "last_authenticated_at", "updated_at")
 TIMESTAMP_FIELDS = ("created_at", "last_activity_at", "last_authenticated_at", "updated_at")
@@ -30,13 +31,6 @@ SEAT_HISTORY: TWriteDispositionConfig = {
     "strategy": "scd2",
     "row_version_column_name": "assignment_hash",
 }
-
-
-def link_targets(header: str | None) -> dict[str, str]:
-    """`rel` -> URL from a `Link` header (RFC 8288, as GitHub sends it)."""
-    if not header:
-        return {}
-    return {link["rel"]: link["url"] for link in parse_header_links(header) if link.get("rel") and link.get("url")}
 
 
 def page_number(url: str) -> int | None:
@@ -106,13 +100,11 @@ def seat_pages(client: GitHubClient, enterprise: str, workers: int) -> Iterator[
 
     def fetch(url: str) -> Any:
         response = client.get(url, "the enterprise's Copilot seats", DOCS["seats"])
-        assert response is not None
         return response
 
     first = client.get(
         path, "the enterprise's Copilot seats", DOCS["seats"], params={"per_page": SEATS_PER_PAGE, "page": 1}
     )
-    assert first is not None
     seen: set[str] = set()
 
     def unique(page: Any) -> list[Seat]:
@@ -125,7 +117,7 @@ def seat_pages(client: GitHubClient, enterprise: str, workers: int) -> Iterator[
         return fresh
 
     yield unique(first)
-    links = link_targets(first.headers.get("link"))
+    links = {rel: link["url"] for rel, link in first.links.items()}
     last = page_number(links.get("last", ""))
     if last and "next" in links:
         # the page count is known: fetch the rest side by side, in order
@@ -138,7 +130,7 @@ def seat_pages(client: GitHubClient, enterprise: str, workers: int) -> Iterator[
     while url:
         response = fetch(url)
         yield unique(response)
-        url = link_targets(response.headers.get("link")).get("next")
+        url = response.links.get("next", {}).get("url")
 
 
 def _with_page(url: str, page: int) -> str:

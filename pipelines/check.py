@@ -14,8 +14,8 @@ import argparse
 import json
 import sys
 
-from copilot_source.check import run_check
-from copilot_source.redaction import install_log_redaction
+from copilot_source.github.redaction import install_log_redaction
+from copilot_source.ops.check import run_check
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -19,8 +19,8 @@ import dlt
 from copilot_source import RESOURCE_NAMES, CopilotSourceError
 from copilot_source.config import config_key, parse_day, utc_today, validate_resource_names
 from copilot_source.demo import DEMO_PIPELINE, demo_server
-from copilot_source.redaction import install_log_redaction
-from copilot_source.runner import run_load
+from copilot_source.github.redaction import install_log_redaction
+from copilot_source.ops.runner import run_load
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

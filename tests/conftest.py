@@ -20,7 +20,7 @@ import pytest
 
 from copilot_source import copilot_source
 from copilot_source.config import utc_today
-from copilot_source.fake_github import FakeEnterprise, FakeGitHub
+from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub
 
 TOKEN = "ghp_TestTokenDoNotLeak0123456789abcdefABCD"
 # the suite takes about four minutes; a UTC midnight inside it would move the source's "today"

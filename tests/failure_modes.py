@@ -10,7 +10,7 @@ import socket
 from collections.abc import Callable
 from datetime import timedelta
 
-from copilot_source.fake_github import FakeEnterprise, FakeGitHub
+from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub
 from tests.conftest import NEWEST, small_enterprise
 
 WRONG_TOKEN = "ghp_WrongTokenForTheFailureTests00000000"

@@ -21,7 +21,7 @@ from typing import Any
 import dlt
 from dlt.common.runtime.collector_base import Collector
 
-from copilot_source.runner import run_load
+from copilot_source.ops.runner import run_load
 
 
 class FreezeInside(Collector):

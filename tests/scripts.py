@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from copilot_source.fake_github import FakeGitHub
+from copilot_source.demo.fake_github import FakeGitHub
 
 PIPELINES = Path(__file__).resolve().parent.parent / "pipelines"
 LOAD = PIPELINES / "load.py"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from copilot_source import ReportDataError, find_source_error
-from copilot_source.fake_github import FakeEnterprise, FakeGitHub
+from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub
 from tests.compare import all_tables, source_state
 from tests.conftest import NEWEST, make_pipeline, report_lines, rows, run, small_enterprise
 

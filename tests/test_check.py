@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from copilot_source.check import run_check
-from copilot_source.fake_github import FakeGitHub
-from copilot_source.fake_github.server import ACCEPTED_SCOPES
+from copilot_source.demo.fake_github import FakeGitHub
+from copilot_source.demo.fake_github.server import ACCEPTED_SCOPES
+from copilot_source.ops.check import run_check
 from tests.conftest import NEWEST, TODAY, TOKEN, small_enterprise
 from tests.failure_modes import FAILURES, tiny_enterprise
 from tests.scripts import check, fake_env

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from copilot_source.demo import demo_enterprise
-from copilot_source.fake_github import FakeGitHub
+from copilot_source.demo.fake_github import FakeGitHub
 
 LOAD = Path(__file__).resolve().parent.parent / "pipelines" / "load.py"
 

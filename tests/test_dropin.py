@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from copilot_source.fake_github import FakeGitHub
+from copilot_source.demo.fake_github import FakeGitHub
 from tests.conftest import TODAY, report_lines, small_enterprise
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,8 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 import copilot_source
 from copilot_source import CopilotSourceError, InvalidCredentials, find_source_error
-from copilot_source.fake_github import FakeGitHub
-from copilot_source.runner import PIPELINE_NAME, run_load
+from copilot_source.demo.fake_github import FakeGitHub
+from copilot_source.ops.runner import PIPELINE_NAME, run_load
 from tests.conftest import NEWEST, TOKEN, make_pipeline, run
 from tests.failure_modes import FAILURES, WRONG_TOKEN, tiny_enterprise
 from tests.scripts import fake_env, load

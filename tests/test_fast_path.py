@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from copilot_source.fake_github import FakeGitHub
+from copilot_source.demo.fake_github import FakeGitHub
 from tests.compare import assert_same_data, data_tables
 from tests.conftest import NEWEST, make_pipeline, run
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from copilot_source import Unreachable, find_source_error
-from copilot_source.fake_github import FakeEnterprise, FakeGitHub, Faults
-from copilot_source.fake_github.server import API_FAULTS, FILE_FAULTS
+from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub, Faults
+from copilot_source.demo.fake_github.server import API_FAULTS, FILE_FAULTS
 from tests.compare import all_tables, assert_same_data, source_state
 from tests.conftest import (
     NEWEST,

@@ -23,9 +23,9 @@ import dlt
 import pytest
 
 from copilot_source import RunInProgress
-from copilot_source.fake_github import FakeEnterprise, FakeGitHub
-from copilot_source.recovery import interrupted_jobs
-from copilot_source.runner import run_load
+from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub
+from copilot_source.ops.recovery import interrupted_jobs
+from copilot_source.ops.runner import run_load
 from tests.compare import Snapshot, assert_same_data, snapshot, source_state
 from tests.conftest import NEWEST, TOKEN, make_pipeline, run, small_enterprise
 from tests.logs import dlt_warnings

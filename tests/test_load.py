@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from copilot_source.fake_github import FakeGitHub
-from copilot_source.fake_github.data import BREAKDOWNS
+from copilot_source.demo.fake_github import FakeGitHub
+from copilot_source.demo.fake_github.data import BREAKDOWNS
 from tests.conftest import (
     NEWEST,
     TODAY,

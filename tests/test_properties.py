@@ -16,10 +16,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from copilot_source import arrow_reports, python_reports
-from copilot_source.ratelimit import RateLimitInfo, is_rate_limited, rate_limit_wait
-from copilot_source.redaction import redact
-from copilot_source.seats import link_targets, page_number
+from copilot_source.github.ratelimit import RateLimitInfo, is_rate_limited, rate_limit_wait
+from copilot_source.github.redaction import redact
+from copilot_source.reports import arrow as arrow_reports
+from copilot_source.reports import rows as python_reports
+from copilot_source.seats import page_number
 
 # examples are cheap, but the suite shares two cores with everything else
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -35,35 +36,6 @@ pages = st.integers(min_value=1, max_value=10**6)
 
 def seat_url(host: str, slug: str, page: int, per_page: int) -> str:
     return f"https://{host}/enterprises/{slug}/copilot/billing/seats?{urlencode({'per_page': per_page, 'page': page})}"
-
-
-@PROPERTY
-@given(
-    host=st.sampled_from(["api.github.com", "api.octo.ghe.com", "127.0.0.1:8080"]),
-    slug=slugs,
-    per_page=st.integers(1, 100),
-    links=st.dictionaries(st.sampled_from(RELS), pages, min_size=0, max_size=4),
-    order=st.randoms(use_true_random=False),
-    spaces=st.sampled_from([", ", ",", ",  "]),
-)
-def test_link_headers_give_every_rel_and_its_page(
-    host: str, slug: str, per_page: int, links: dict[str, int], order: Any, spaces: str
-) -> None:
-    parts = [f'<{seat_url(host, slug, page, per_page)}>; rel="{rel}"' for rel, page in links.items()]
-    order.shuffle(parts)
-    targets = link_targets(spaces.join(parts) or None)
-    assert targets == {rel: seat_url(host, slug, page, per_page) for rel, page in links.items()}
-    assert {rel: page_number(url) for rel, url in targets.items()} == links
-
-
-@PROPERTY
-@given(st.text(max_size=200))
-def test_any_link_header_text_is_read_without_failing(header: str) -> None:
-    targets = link_targets(header)
-    assert all(isinstance(url, str) for url in targets.values())
-    for url in targets.values():
-        page = page_number(url)
-        assert page is None or isinstance(page, int)
 
 
 @PROPERTY

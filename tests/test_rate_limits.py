@@ -22,8 +22,8 @@ from copilot_source import (
     RateLimited,
     find_source_error,
 )
-from copilot_source.fake_github import FakeEnterprise, FakeGitHub, Faults
-from copilot_source.ratelimit import RateLimiter, RateLimitInfo
+from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub, Faults
+from copilot_source.github.ratelimit import RateLimiter, RateLimitInfo
 from tests.conftest import NEWEST, make_pipeline, report_lines, rows, run, small_enterprise
 from tests.logs import dlt_warnings
 

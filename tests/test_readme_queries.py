@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from copilot_source.fake_github import FakeGitHub
+from copilot_source.demo.fake_github import FakeGitHub
 from tests.conftest import NEWEST, TODAY, make_pipeline, report_lines, run, small_enterprise
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from copilot_source.fake_github import FakeGitHub
+from copilot_source.demo.fake_github import FakeGitHub
 from tests.conftest import TODAY
 
 # runs the load as a user would (fresh process, `.dlt/` of the working folder) and reports
 # DuckDB's memory limit as the loading connection saw it
 SCRIPT = """
 import dlt
-from copilot_source.runner import run_load
+from copilot_source.ops.runner import run_load
 run_load(pipeline_name="runner_test", resources=("seats",), progress=None)
 pipeline = dlt.attach("runner_test")
 with pipeline.sql_client() as client:

@@ -14,11 +14,11 @@ from typing import Any
 import dlt
 import pytest
 
-from copilot_source import arrow_reports
-from copilot_source.arrow_reports import ReportParser
 from copilot_source.concurrency import ordered_map
+from copilot_source.demo.fake_github import FakeGitHub
 from copilot_source.errors import ReportDataError
-from copilot_source.fake_github import FakeGitHub
+from copilot_source.reports import arrow as arrow_reports
+from copilot_source.reports.arrow import ReportParser
 from tests.compare import data_tables, table_content
 from tests.conftest import make_pipeline, run
 from tests.postgres import running_postgres

@@ -13,9 +13,9 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from copilot_source import CopilotSourceError, Unreachable, find_source_error
-from copilot_source.fake_github import FakeGitHub
-from copilot_source.redaction import redact, register_secret
-from copilot_source.runner import PIPELINE_NAME
+from copilot_source.demo.fake_github import FakeGitHub
+from copilot_source.github.redaction import redact, register_secret
+from copilot_source.ops.runner import PIPELINE_NAME
 from tests.conftest import make_pipeline, run
 from tests.failure_modes import tiny_enterprise
 from tests.scripts import CHECK, fake_env, load, run_script

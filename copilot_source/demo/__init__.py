@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from copilot_source.config import utc_today
-from copilot_source.fake_github import FakeEnterprise, FakeGitHub
+from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub
 
 DEMO_PIPELINE = "github_copilot_demo"
 DEMO_DAYS = 45

@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from copilot_source.report_tables import (
+from copilot_source.reports.layout import (
+    DATE_FIELDS,
     DAY_ROWS,
     LIST_INDEX,
     SEPARATOR,
@@ -24,7 +25,6 @@ from copilot_source.report_tables import (
     child_table,
     field_kind,
 )
-from copilot_source.settings import DATE_FIELDS
 
 # parsing works on this much NDJSON at a time: a run's peak memory follows it (pyarrow's parser
 # holds several times a chunk), its speed does not beyond a few MB (measured on two cores:

@@ -16,11 +16,11 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from copilot_source import copilot_source
 from copilot_source.config import config_error_from_dlt
-from copilot_source.errors import ConfigurationError, CopilotSourceError, find_source_error
-from copilot_source.recovery import recover_interrupted_load
-from copilot_source.redaction import redact
-from copilot_source.run_lock import pipeline_lock
-from copilot_source.settings import REPORTS
+from copilot_source.declarations import REPORTS
+from copilot_source.errors import ConfigurationError, CopilotSourceError, PipelineFailed, find_source_error
+from copilot_source.github.redaction import redact
+from copilot_source.ops.recovery import recover_interrupted_load
+from copilot_source.ops.run_lock import pipeline_lock
 
 PIPELINE_NAME = "github_copilot"
 DATASET_NAME = "copilot_data"
@@ -79,7 +79,7 @@ def summarize(pipeline: dlt.Pipeline, info: LoadInfo | None) -> RunSummary:
         for metrics in extract.metrics.values():
             for step in metrics:
                 for name, resource in step["resource_metrics"].items():
-                    if name in {r.resource for r in REPORTS}:
+                    if name in {r.table for r in REPORTS}:
                         custom = resource.custom_metrics
                         summary.days[name] = {k: str(v) for k, v in custom.items() if k.startswith("days_")}
     return summary
@@ -125,12 +125,6 @@ def run_load(
         except PipelineStepFailed as exc:
             raise as_source_error(exc) from None
     return summarize(pipeline, info)
-
-
-class PipelineFailed(CopilotSourceError):
-    """A failure the source cannot name more precisely (e.g. the destination refused a load)."""
-
-    code = "pipeline_failed"
 
 
 def as_source_error(exc: BaseException) -> CopilotSourceError:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from copilot_source.fake_github.data import FakeEnterprise
+from copilot_source.demo.fake_github.data import FakeEnterprise
 
 ACCEPTED_SCOPES = "manage_billing:copilot, read:enterprise"
 DOCS = "https://docs.github.com/enterprise-cloud@latest/rest/copilot"

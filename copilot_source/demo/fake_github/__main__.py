@@ -1,7 +1,7 @@
 """The fake GitHub as a program, so that benchmarks can serve it from a process of its own.
 
-    python -m copilot_source.fake_github generate --storage DIR --users 8000 --days 7
-    python -m copilot_source.fake_github serve --storage DIR --users 8000 --days 7 [--latency 0.1]
+    python -m copilot_source.demo.fake_github generate --storage DIR --users 8000 --days 7
+    python -m copilot_source.demo.fake_github serve --storage DIR --users 8000 --days 7 [--latency 0.1]
 
 `generate` writes the report files into `--storage` (all cores, one day per task) and prints
 their paths as JSON; `serve` does the same first (files already there are reused), then prints
@@ -24,8 +24,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from copilot_source.fake_github.data import FakeEnterprise
-from copilot_source.fake_github.server import FakeGitHub, Seen
+from copilot_source.demo.fake_github.data import FakeEnterprise
+from copilot_source.demo.fake_github.server import FakeGitHub, Seen
 
 REPORTS = ("users-1-day", "enterprise-1-day")
 REPORT_FILE_COUNT = {"enterprise-1-day": 1}  # one line, so one file, whatever `files_per_report`
@@ -166,7 +166,7 @@ def _emit(payload: dict[str, Any]) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m copilot_source.fake_github", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m copilot_source.demo.fake_github", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("generate", "serve"):
         command = commands.add_parser(name)

@@ -10,7 +10,21 @@ everything else keeps the JSON type it arrives with.
 from __future__ import annotations
 
 from copilot_source.errors import ReportDataError
-from copilot_source.settings import DATE_FIELDS, DOUBLE_FIELDS, TIMESTAMP_FIELDS
+
+# report fields whose JSON values may be integral but are decimals: typed as double on both paths
+DOUBLE_FIELDS = frozenset(
+    {
+        "ai_credits_used",
+        "avg_tokens_per_request",
+        "median_minutes_to_merge",
+        "median_minutes_to_merge_copilot_authored",
+        "median_minutes_to_merge_copilot_reviewed",
+    }
+)
+# ISO date strings that become SQL DATEs
+DATE_FIELDS = frozenset({"day", "report_start_day", "report_end_day"})
+# ISO date-time strings that become timestamps (matched on the last part of a flattened name)
+TIMESTAMP_FIELDS = frozenset({"sampled_at", "created_at"})
 
 SEPARATOR = "__"
 LIST_INDEX = "list_index"

@@ -24,7 +24,6 @@ from dlt.common.configuration.resolve import inject_section
 from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
 
 from copilot_source import copilot_source
-from copilot_source.client import GitHubClient
 from copilot_source.config import (
     SourceSettings,
     config_error_from_dlt,
@@ -32,6 +31,7 @@ from copilot_source.config import (
     utc_today,
     validate_settings,
 )
+from copilot_source.declarations import DOCS, REPORT_DELAY_DAYS, REPORTS, Report
 from copilot_source.errors import (
     ConfigurationError,
     CopilotSourceError,
@@ -40,10 +40,11 @@ from copilot_source.errors import (
     NoResource,
     RateLimited,
     Unreachable,
+    metrics_disabled,
 )
-from copilot_source.ratelimit import RateLimiter, RateLimitInfo
-from copilot_source.runner import PIPELINE_NAME
-from copilot_source.settings import DOCS, REPORT_DELAY_DAYS, REPORTS, ReportSpec
+from copilot_source.github.client import GitHubClient
+from copilot_source.github.ratelimit import RateLimiter, RateLimitInfo
+from copilot_source.ops.runner import PIPELINE_NAME
 
 # recent days tried per report before concluding that GitHub refuses them all
 CHECK_DAYS = 7
@@ -219,12 +220,11 @@ class _Checker:
             if isinstance(exc, HOST_WIDE):
                 self.blocker = exc
             return failed(SEATS, exc, DOCS["seats"])
-        assert response is not None
         total = response.json().get("total_seats")
         detail = f"{total} people hold a Copilot seat (first page read); {_budget(response)}"
         return CheckResult(SEATS, Status.OK, detail, request_id=_request_id(response), docs_url=DOCS["seats"])
 
-    def report(self, spec: ReportSpec) -> CheckResult:
+    def report(self, spec: Report) -> CheckResult:
         if self.blocker is not None:
             return self._skipped(spec.report)
         path = self._path(f"metrics/reports/{spec.report}")
@@ -251,19 +251,15 @@ class _Checker:
             return failed(spec.report, missing, spec.docs_url)
         return failed(spec.report, self._no_reports(spec, missing))
 
-    def _no_reports(self, spec: ReportSpec, last: NoResource) -> MetricsDisabled:
-        return MetricsDisabled(
+    def _no_reports(self, spec: Report, last: NoResource) -> MetricsDisabled:
+        return metrics_disabled(
             f"GitHub has no {spec.report} report for any day from {min(self.days)} to {max(self.days)}"
-            " although the enterprise's seats answer: its 'Copilot usage metrics' policy is probably"
-            " not 'Enabled everywhere' (or Copilot was first used less than three days ago).",
-            "An enterprise owner sets Enterprise settings > AI controls > Copilot > 'Copilot usage"
-            " metrics' to 'Enabled everywhere'; reports appear for the days after that.",
+            " although the enterprise's seats answer.",
             request_id=last.request_id,
-            docs_url=DOCS["metrics_policy"],
             endpoint=spec.report,
         )
 
-    def _first_file(self, spec: ReportSpec, day: date, response: requests.Response) -> CheckResult:
+    def _first_file(self, spec: Report, day: date, response: requests.Response) -> CheckResult:
         """The report's links come from GitHub, its files from another host: fetch the first one."""
         links = response.json().get("download_links") or []
         request_id = _request_id(response)
@@ -314,7 +310,6 @@ class _Checker:
         except CopilotSourceError as exc:
             detail = f"answered with {exc.code}; it is not used anyway: {replaced}"
             return CheckResult(LEGACY, Status.INFO, detail, request_id=exc.request_id, docs_url=DOCS["usage_metrics"])
-        assert response is not None
         detail = f"still answers here, but this source does not use it: {replaced}"
         return CheckResult(
             LEGACY, Status.INFO, detail, request_id=_request_id(response), docs_url=DOCS["usage_metrics"]

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from copilot_source.report_tables import (
+from copilot_source.reports.layout import (
     DAY_ROWS,
     LIST_INDEX,
     SEPARATOR,

@@ -16,16 +16,17 @@ from dlt.common.pipeline import PipelineContext
 from dlt.common.schema.typing import TWriteDispositionConfig
 from dlt.extract.incremental import Incremental
 
-from copilot_source import arrow_reports, python_reports
-from copilot_source.batching import Batcher
-from copilot_source.client import GitHubClient
 from copilot_source.concurrency import ordered_map
 from copilot_source.config import SourceSettings, earliest_report_day, utc_today
-from copilot_source.days import DayOutcome, compact, day_range, plan_days
-from copilot_source.downloads import ReportDay, fetch_report_day
-from copilot_source.errors import CopilotSourceError, MetricsDisabled, NoResource
-from copilot_source.report_tables import breakdown_primary_key
-from copilot_source.settings import DOCS, REPORT_DELAY_DAYS, ReportSpec
+from copilot_source.declarations import DOCS, REPORT_DELAY_DAYS, Report
+from copilot_source.errors import CopilotSourceError, NoResource, metrics_disabled
+from copilot_source.github.client import GitHubClient
+from copilot_source.reports import arrow as arrow_reports
+from copilot_source.reports import rows as python_reports
+from copilot_source.reports.batching import Batcher
+from copilot_source.reports.days import DayOutcome, compact, day_range, plan_days
+from copilot_source.reports.downloads import ReportDay, fetch_report_day
+from copilot_source.reports.layout import breakdown_primary_key
 
 # upsert by primary key and delete what a re-read day no longer has (dlt's `cdc` strategy);
 # supported alike by DuckDB, PostgreSQL, BigQuery, Snowflake, Databricks and Delta tables
@@ -34,7 +35,7 @@ MERGE: TWriteDispositionConfig = {"disposition": "merge", "strategy": "cdc"}
 SILENT_DAYS_BEFORE_FAILING = 7
 
 
-def breakdown_hints(table: str, spec: ReportSpec) -> Any:
+def breakdown_hints(table: str, spec: Report) -> Any:
     """Hints of an array's table, keyed by element position. Created as a variant of the report
     resource's hints, it inherits the rest (write disposition, merge key or scope, table format):
     its rows are replaced day by day like its parent's, on whatever destination."""
@@ -44,7 +45,7 @@ def breakdown_hints(table: str, spec: ReportSpec) -> Any:
 class ReportReader:
     """Reads one report (e.g. users-1-day) for the days one run needs."""
 
-    def __init__(self, client: GitHubClient, settings: SourceSettings, spec: ReportSpec, fast: bool) -> None:
+    def __init__(self, client: GitHubClient, settings: SourceSettings, spec: Report, fast: bool) -> None:
         self.client = client
         self.settings = settings
         self.spec = spec
@@ -54,7 +55,7 @@ class ReportReader:
     def _items(self, batches: Iterator[tuple[str, Any]]) -> Iterator[Any]:
         """dlt items: the resource's own rows as they are, array tables marked with their table."""
         for table, data in batches:
-            if table == self.spec.resource:
+            if table == self.spec.table:
                 yield data
             elif table in self._declared:
                 yield dlt.mark.with_table_name(data, table)
@@ -69,7 +70,7 @@ class ReportReader:
         context = Container()[PipelineContext]
         if not context.is_active():
             return Path(tempfile.mkdtemp(prefix="copilot-reports-"))
-        folder = Path(dlt.current.pipeline().working_dir) / "copilot_downloads" / self.spec.resource
+        folder = Path(dlt.current.pipeline().working_dir) / "copilot_downloads" / self.spec.table
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         return folder
@@ -87,13 +88,9 @@ class ReportReader:
             raise
         except CopilotSourceError:
             pass  # a token that may read reports but not seats: the reports are still the issue
-        raise MetricsDisabled(
+        raise metrics_disabled(
             f"GitHub has no {self.spec.report} report for any day from {days[0]} to {days[-1]}"
-            " although the enterprise answers: its 'Copilot usage metrics' policy is probably not"
-            " 'Enabled everywhere' (or Copilot was first used less than three days ago).",
-            "An enterprise owner sets Enterprise settings > AI controls > Copilot > 'Copilot usage"
-            " metrics' to 'Enabled everywhere'; reports appear for the days after that.",
-            docs_url=self.spec.docs_url,
+            " although the enterprise answers.",
             endpoint=self.spec.report,
         )
 
@@ -119,7 +116,7 @@ class ReportReader:
             return fetch_report_day(self.client, self.spec, settings.enterprise, day, folder)
 
         spec = self.spec
-        parser = (arrow_reports.ReportParser if self.fast else python_reports.RowParser)(spec.resource, spec.keys)
+        parser = (arrow_reports.ReportParser if self.fast else python_reports.RowParser)(spec.table, spec.keys)
         batcher = Batcher()
         try:
             for day, fetched in zip(days, ordered_map(fetch, days, settings.concurrency), strict=True):

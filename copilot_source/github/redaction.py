@@ -71,8 +71,9 @@ class RedactingFilter(logging.Filter):
 
 
 _FILTER = RedactingFilter()
-# loggers that may see URLs or tokens: dlt's, and urllib3 which logs every request line at DEBUG
-LOGGERS = ("dlt", "urllib3", "urllib3.connectionpool", "requests", "copilot_source", "")
+# the loggers that may see URLs or tokens: dlt's (ours go through it), and urllib3, which logs
+# every request line at DEBUG. Never the root logger: that belongs to the host application.
+LOGGERS = ("dlt", "urllib3", "urllib3.connectionpool", "requests", "copilot_source")
 
 
 def install_log_redaction(extra_loggers: Iterable[str] = ()) -> None:

@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 import requests
 from dlt.common import logger
 
-from copilot_source.client import GitHubClient
+from copilot_source.declarations import Report
 from copilot_source.errors import Unreachable
-from copilot_source.report_tables import bad_line_error
-from copilot_source.settings import ReportSpec
+from copilot_source.github.client import GitHubClient
+from copilot_source.reports.layout import bad_line_error
 
 STREAM_CHUNK = 1 << 20
 DOWNLOAD_ATTEMPTS = 5
@@ -49,7 +49,7 @@ class LastLineCut(Truncated):
 class ReportDay:
     """One downloaded day: its files on disk, in GitHub's order."""
 
-    report: ReportSpec
+    report: Report
     day: date
     files: list[Path] = field(default_factory=list)
     request_id: str | None = None
@@ -152,13 +152,15 @@ def download_file(client: GitHubClient, url: str, target: Path, what: str) -> No
 
 
 def fetch_report_day(
-    client: GitHubClient, report: ReportSpec, enterprise: str, day: date, folder: Path
+    client: GitHubClient, report: Report, enterprise: str, day: date, folder: Path
 ) -> ReportDay | None:
     """Download every file of `report` for `day` into `folder`; None if GitHub has no report yet."""
-    path = f"enterprises/{enterprise}/copilot/metrics/reports/{report.report}"
+    path = report.path(enterprise)
     endpoint = f"the {report.report} report for {day}"
     for _ in range(LINK_REFRESHES + 1):
-        response = client.get(path, endpoint, report.docs_url, params={"day": day.isoformat()}, missing_ok=True)
+        response = client.get_if_present(
+            path, endpoint, report.docs_url, params={"day": day.isoformat()}, absent=report.no_data_statuses
+        )
         if response is None:
             return None
         links = response.json().get("download_links") or []

@@ -1,8 +1,9 @@
-"""HTTP to GitHub: one place that decides what every response status means.
+"""HTTP to GitHub: API requests with the token and GitHub's rate-limit rules, and downloads without.
 
 Two sessions, both dlt retrying sessions (5xx, resets and timeouts are retried with backoff,
 tunable through dlt's `[runtime]` request settings): one for the API, which alone carries the
-token, and one for the signed report downloads, which never does.
+token, and one for the signed report downloads, which never does. What a failed answer means
+is decided in `responses.py`.
 """
 
 from __future__ import annotations
@@ -19,129 +20,19 @@ from dlt.common.configuration.specs import RuntimeConfiguration
 from dlt.sources.helpers.requests import Client
 
 from copilot_source.config import SourceSettings, check_url_scheme
-from copilot_source.errors import (
-    CopilotSourceError,
-    InvalidCredentials,
-    InvalidPermissions,
-    MetricsDisabled,
-    NoResource,
-    RateLimited,
-    Unreachable,
-)
-from copilot_source.ratelimit import RateLimiter, RateLimitInfo, is_rate_limited
-from copilot_source.redaction import redact, register_secret, safe_url
-from copilot_source.settings import DOCS, USER_AGENT
+from copilot_source.declarations import DOCS, NO_DATA_STATUSES
+from copilot_source.errors import RateLimited, Unreachable
+from copilot_source.github.ratelimit import RateLimiter, RateLimitInfo, is_rate_limited
+from copilot_source.github.redaction import redact, register_secret, safe_url
+from copilot_source.github.responses import error_for_response, github_message
+
+USER_AGENT = "copilot-source (dlt source; +https://github.com/)"
 
 RETRY_STATUS = (500, 502, 503, 504)
-ACCEPTED_SCOPES = ("manage_billing:copilot", "read:enterprise")
 # a rate limit is retried this many times before the waiting ceiling is the only bound
 MAX_RATE_LIMIT_ATTEMPTS = 50
 # "[Errno 111] Connection refused" inside the layers of text requests wraps around a socket error
 ERRNO_PATTERN = re.compile(r"\[Errno -?\d+\][^\"')]*")
-
-
-def _message(response: requests.Response) -> str:
-    """GitHub's `message` from an error body (or the start of a body that is not JSON)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200].strip()
-    return str(body.get("message", "")) if isinstance(body, dict) else ""
-
-
-def _scopes(value: str | None) -> list[str]:
-    return [s.strip() for s in (value or "").split(",") if s.strip()]
-
-
-def _forbidden(response: requests.Response, endpoint: str, docs_url: str, said: str) -> CopilotSourceError:
-    """A 403 that is not a rate limit: a missing scope, a non-classic token, a role, or the policy."""
-    common: dict[str, Any] = dict(request_id=response.headers.get("x-github-request-id"), endpoint=endpoint)
-    token_fix = (
-        "Use a classic personal access token with `manage_billing:copilot` or `read:enterprise`,"
-        " held by an enterprise owner or billing manager. Fine-grained tokens do not work for"
-        " enterprise endpoints."
-    )
-    accepted = _scopes(response.headers.get("x-accepted-oauth-scopes")) or list(ACCEPTED_SCOPES)
-    if "x-oauth-scopes" in response.headers:
-        has = _scopes(response.headers.get("x-oauth-scopes"))
-        if not set(has) & set(accepted):
-            return InvalidPermissions(
-                f"The token may not read {endpoint} (403): it has the scopes [{', '.join(has) or 'none'}],"
-                f" the endpoint accepts [{', '.join(accepted)}].{said}",
-                token_fix,
-                docs_url=DOCS["scopes"],
-                **common,
-            )
-    if "report" in endpoint:
-        return MetricsDisabled(
-            f"GitHub refused {endpoint} (403) although the token may read the enterprise.{said}"
-            " The enterprise's 'Copilot usage metrics' policy is probably not 'Enabled everywhere'"
-            " (or the token's user lacks the 'View Enterprise Copilot Metrics' permission).",
-            "An enterprise owner sets Enterprise settings > AI controls > Copilot > 'Copilot usage"
-            " metrics' to 'Enabled everywhere'; reports then appear for the following days.",
-            docs_url=DOCS["metrics_policy"],
-            **common,
-        )
-    if "x-oauth-scopes" not in response.headers:
-        return InvalidPermissions(
-            f"GitHub refused {endpoint} (403) and named no token scopes: the token is not a classic"
-            f" personal access token (fine-grained tokens cannot read enterprise endpoints).{said}",
-            token_fix,
-            docs_url=DOCS["tokens"],
-            **common,
-        )
-    return InvalidPermissions(
-        f"GitHub refused {endpoint} (403) although the token has an accepted scope: its user is"
-        f" probably not an enterprise owner or billing manager.{said}",
-        "Use a token of an enterprise owner or billing manager (classic, with"
-        " `manage_billing:copilot` or `read:enterprise`).",
-        docs_url=docs_url,
-        **common,
-    )
-
-
-def error_for_response(response: requests.Response, endpoint: str, docs_url: str) -> CopilotSourceError:
-    """Map a failed API response to the exception that explains it (rate limits excluded)."""
-    status = response.status_code
-    message = _message(response)
-    said = f" GitHub said: {message!r}." if message else ""
-    common: dict[str, Any] = dict(request_id=response.headers.get("x-github-request-id"), endpoint=endpoint)
-    if status == 401:
-        return InvalidCredentials(
-            f"GitHub rejected the token (401) on {endpoint}: it is wrong, expired or revoked.{said}",
-            "Create a new classic personal access token with `manage_billing:copilot` or"
-            " `read:enterprise` and store it as `access_token` under [sources.copilot]"
-            " (env SOURCES__COPILOT__ACCESS_TOKEN).",
-            docs_url=DOCS["tokens"],
-            **common,
-        )
-    if status == 403:
-        return _forbidden(response, endpoint, docs_url, said)
-    if status == 404:
-        return NoResource(
-            f"GitHub answered 404 for {endpoint}: the enterprise slug is wrong, or the token's"
-            " user is not an owner or billing manager of it (GitHub hides what you may not see).",
-            "Check `enterprise` under [sources.copilot] (the slug in"
-            " https://github.com/enterprises/<slug>) and that the token's user has that role.",
-            docs_url=docs_url,
-            **common,
-        )
-    if 300 <= status < 400:
-        target = urlsplit(response.headers.get("location", "")).hostname or "unknown host"
-        return Unreachable(
-            f"GitHub redirected {endpoint} ({status}) to {target}; the token is never sent across"
-            " redirects, so the request was not followed.",
-            "Check `base_url` under [sources.copilot]: it must be the API host itself"
-            " (https://api.github.com, or https://api.<subdomain>.ghe.com).",
-            docs_url=DOCS["troubleshooting"],
-            **common,
-        )
-    return Unreachable(
-        f"GitHub answered {status} for {endpoint} after retries.{said}",
-        "GitHub may be having trouble (https://www.githubstatus.com); run again later.",
-        docs_url=DOCS["troubleshooting"],
-        **common,
-    )
 
 
 def _network_problem(exc: Exception) -> str:
@@ -233,14 +124,32 @@ class GitHubClient:
         raise _connection_error(failure, url, endpoint)
 
     def get(
+        self, path_or_url: str, endpoint: str, docs_url: str, params: Mapping[str, Any] | None = None
+    ) -> requests.Response:
+        """GET an API resource: its 200 answer, or the exception that explains any other."""
+        response = self._get(path_or_url, endpoint, docs_url, params, ())
+        assert response is not None
+        return response
+
+    def get_if_present(
         self,
         path_or_url: str,
         endpoint: str,
         docs_url: str,
         params: Mapping[str, Any] | None = None,
-        missing_ok: bool = False,
+        absent: tuple[int, ...] = NO_DATA_STATUSES,
     ) -> requests.Response | None:
-        """GET an API resource; `None` for 404/204 when `missing_ok` (a report day not there)."""
+        """GET something that may not exist yet (a report day): None when GitHub answers `absent`."""
+        return self._get(path_or_url, endpoint, docs_url, params, absent)
+
+    def _get(
+        self,
+        path_or_url: str,
+        endpoint: str,
+        docs_url: str,
+        params: Mapping[str, Any] | None,
+        absent: tuple[int, ...],
+    ) -> requests.Response | None:
         url = path_or_url if "://" in path_or_url else self.api_url(path_or_url)
         for attempt in range(MAX_RATE_LIMIT_ATTEMPTS):
             self.limiter.before_request()
@@ -250,9 +159,9 @@ class GitHubClient:
             status = response.status_code
             if status == 200:
                 return response
-            if missing_ok and status in (204, 404):
+            if status in absent:
                 return None
-            if is_rate_limited(status, info, _message(response)):
+            if is_rate_limited(status, info, github_message(response)):
                 try:
                     self.limiter.on_rate_limited(info, attempt, endpoint)
                 except RateLimited as exc:

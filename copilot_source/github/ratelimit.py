@@ -17,8 +17,8 @@ from email.utils import parsedate_to_datetime
 
 from dlt.common import logger
 
+from copilot_source.declarations import DOCS
 from copilot_source.errors import RateLimited
-from copilot_source.settings import DOCS
 
 # below this share of the hourly budget, requests are spread evenly until the reset
 LOW_BUDGET_SHARE = 0.02

@@ -1,0 +1,1 @@
+"""Reading a usage report: plan the days, download the files, turn lines into tables."""
