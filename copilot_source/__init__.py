@@ -24,7 +24,6 @@ from copilot_source.config import (
     DEFAULT_RATE_LIMIT_MIN_WAIT_SECONDS,
     SourceSettings,
     parse_day,
-    utc_today,
     validate_settings,
 )
 from copilot_source.declarations import REPORTS, RESOURCE_NAMES, Report
@@ -96,7 +95,7 @@ def _seat_resources(
     client: GitHubClient, settings: SourceSettings, table_format: TTableFormat | None
 ) -> list[DltResource]:
     """One read of the seat pages feeds both tables: assignments (history) and daily activity."""
-    snapshot_day = utc_today()
+    snapshot_day = settings.today
     fitted: set[str] = set()
 
     def fit_once(table: str) -> bool:
@@ -152,6 +151,7 @@ def copilot_source(
     rate_limit_min_wait: int = DEFAULT_RATE_LIMIT_MIN_WAIT_SECONDS,
     fast_path: bool = True,
     table_format: str | None = None,
+    today: Any | None = None,
 ) -> Sequence[DltResource]:
     """Copilot seats (with assignment history), daily seat activity, and the enterprise-1-day and
     users-1-day usage reports of one GitHub enterprise, each loaded incrementally.
@@ -170,9 +170,10 @@ def copilot_source(
         fast_path: Parse reports with Arrow (default); False uses plain Python rows (slow).
         table_format: "delta" writes Delta tables with the filesystem destination (plain files
             cannot replace a re-read day); leave unset for databases and warehouses.
+        today: The UTC day the run treats as today (default: the clock's). Tests and exact
+            reruns set it; the newest day asked for is the day before.
     """
     install_log_redaction()
-    today = utc_today()
     settings = validate_settings(
         enterprise=enterprise,
         access_token=access_token,

@@ -114,6 +114,8 @@ class SourceSettings:
     concurrency: int
     rate_limit_max_wait: float
     rate_limit_min_wait: float
+    # the UTC day this run treats as today: the newest day it may ask for is the day before
+    today: date
 
     @property
     def is_backfill(self) -> bool:
@@ -131,7 +133,7 @@ def validate_settings(
     concurrency: Any,
     rate_limit_max_wait: Any,
     rate_limit_min_wait: Any,
-    today: date | None = None,
+    today: Any = None,
 ) -> SourceSettings:
     """Check every value; raise `ConfigurationError` on the first bad one."""
     if not enterprise or not isinstance(enterprise, str):
@@ -161,7 +163,7 @@ def validate_settings(
     if not base:
         raise ConfigurationError(f"{config_key('base_url')} is empty.", "Remove it to use https://api.github.com.")
     check_url_scheme(base, config_key("base_url"))
-    today = today or utc_today()
+    today = parse_day(today, "today") or utc_today()
     start = parse_day(start_date, "start_date")
     end = parse_day(end_date, "end_date")
     earliest = earliest_report_day(today)
@@ -192,6 +194,7 @@ def validate_settings(
         concurrency=parse_int(concurrency, "concurrency", 1, 32),
         rate_limit_max_wait=float(parse_int(rate_limit_max_wait, "rate_limit_max_wait", 0, 7 * 86400)),
         rate_limit_min_wait=float(parse_int(rate_limit_min_wait, "rate_limit_min_wait", 0, 3600)),
+        today=today,
     )
 
 

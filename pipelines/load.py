@@ -64,7 +64,9 @@ def configured(key: str, secret: bool = False) -> bool:
 
 
 def run_demo(resources: tuple[str, ...], extra: dict[str, Any], progress: str | None) -> int:
-    with demo_server() as demo:
+    # the demo's data ends where GitHub's newest report would on the day the source runs as
+    today = parse_day(dlt.config.get("sources.copilot.today"), "today")
+    with demo_server(today) as demo:
         summary = run_load(
             pipeline_name=DEMO_PIPELINE,
             resources=resources,

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import Path
-from time import sleep
 from typing import Any
 
 import dlt
@@ -23,22 +22,8 @@ from copilot_source.config import utc_today
 from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub
 
 TOKEN = "ghp_TestTokenDoNotLeak0123456789abcdefABCD"
-# the suite takes about four minutes; a UTC midnight inside it would move the source's "today"
-# (yesterday, the seat snapshot day) away from the one the tests expect
-MIDNIGHT_MARGIN = timedelta(minutes=8)
-
-
-def wait_out_midnight() -> None:
-    """Start the session after UTC midnight if it would otherwise fall inside the session."""
-    now = datetime.now(timezone.utc)
-    midnight = datetime.combine(now.date() + timedelta(days=1), time.min, timezone.utc)
-    if midnight - now < MIDNIGHT_MARGIN:
-        wait = (midnight - now).total_seconds() + 1
-        print(f"UTC midnight is {wait:.0f}s away: waiting for it, so that 'today' holds for the whole test run.")
-        sleep(wait)
-
-
-wait_out_midnight()
+# the day every source in the session runs as (its `today` setting): a UTC midnight during
+# the session moves nothing that the tests compute their expectations from
 TODAY = utc_today()
 NEWEST = TODAY - timedelta(days=3)
 
@@ -51,6 +36,8 @@ def isolated_dlt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
             monkeypatch.delenv(name)
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt_home"))
     monkeypatch.setenv("RUNTIME__LOG_LEVEL", "WARNING")
+    # in this process and in every load.py / check.py the tests start
+    monkeypatch.setenv("SOURCES__COPILOT__TODAY", TODAY.isoformat())
     # transient-failure retries in milliseconds, not seconds
     monkeypatch.setenv("RUNTIME__REQUEST_BACKOFF_FACTOR", "0.01")
     monkeypatch.setenv("RUNTIME__REQUEST_MAX_RETRY_DELAY", "0.1")
@@ -77,7 +64,7 @@ def enterprise() -> FakeEnterprise:
 
 @pytest.fixture
 def fake(enterprise: FakeEnterprise) -> Iterator[FakeGitHub]:
-    with FakeGitHub(enterprise, token=TOKEN) as server:
+    with FakeGitHub(enterprise, token=TOKEN, today=TODAY) as server:
         yield server
 
 

@@ -50,7 +50,7 @@ def request_ids(fake: FakeGitHub, status: int) -> list[str]:
 
 
 def test_a_working_setup_passes_every_check(isolated_dlt: Path) -> None:
-    with FakeGitHub(small_enterprise(), token=TOKEN) as fake:
+    with FakeGitHub(small_enterprise(), token=TOKEN, today=TODAY) as fake:
         result = check(isolated_dlt, fake_env(fake), "--legacy")
         seat_calls = fake.calls("api", "/billing/seats")
         report_days = {r: [s.query["day"] for s in fake.calls("api", f"/reports/{r}")] for r in REPORTS}
@@ -89,7 +89,7 @@ def test_a_working_setup_passes_every_check(isolated_dlt: Path) -> None:
 
 @pytest.mark.parametrize("code", list(FAILURES))
 def test_each_failure_gets_its_code_request_id_and_docs(isolated_dlt: Path, code: str) -> None:
-    with FakeGitHub(tiny_enterprise(), token=TOKEN) as fake:
+    with FakeGitHub(tiny_enterprise(), token=TOKEN, today=TODAY) as fake:
         env = fake_env(fake, **FAILURES[code](fake))
         started = time.time()
         result = check(isolated_dlt, env)
@@ -135,7 +135,7 @@ def test_no_report_on_any_recent_day_while_seats_answer_is_metrics_disabled(isol
     enterprise = small_enterprise(
         first_report_day=NEWEST - timedelta(days=60), newest_report_day=NEWEST - timedelta(days=30)
     )
-    with FakeGitHub(enterprise, token=TOKEN) as fake:
+    with FakeGitHub(enterprise, token=TOKEN, today=TODAY) as fake:
         result = check(isolated_dlt, fake_env(fake), "--json")
         asked = [s.query["day"] for s in fake.calls("api", "/reports/users-1-day")]
         last_404 = request_ids(fake, 404)[-1]
@@ -156,7 +156,7 @@ def test_no_report_on_any_recent_day_while_seats_answer_is_metrics_disabled(isol
 
 
 def test_json_output_has_one_entry_per_endpoint(isolated_dlt: Path) -> None:
-    with FakeGitHub(tiny_enterprise(), token=TOKEN) as fake:
+    with FakeGitHub(tiny_enterprise(), token=TOKEN, today=TODAY) as fake:
         fake.metrics_enabled = False
         result = check(isolated_dlt, fake_env(fake), "--json", "--legacy")
         refused = request_ids(fake, 403)
@@ -189,7 +189,7 @@ def test_json_output_has_one_entry_per_endpoint(isolated_dlt: Path) -> None:
 def test_bad_config_fails_the_check_before_any_request(
     monkeypatch: pytest.MonkeyPatch, overrides: dict[str, str | None], key: str
 ) -> None:
-    with FakeGitHub(tiny_enterprise(), token=TOKEN) as fake:
+    with FakeGitHub(tiny_enterprise(), token=TOKEN, today=TODAY) as fake:
         for name, value in fake_env(fake, **overrides).items():
             monkeypatch.setenv(name, value)
         report = run_check(legacy=True)
@@ -202,7 +202,7 @@ def test_bad_config_fails_the_check_before_any_request(
 
 
 def test_a_file_host_that_refuses_the_download_fails_the_report_check(isolated_dlt: Path) -> None:
-    with FakeGitHub(tiny_enterprise(), token=TOKEN) as fake:
+    with FakeGitHub(tiny_enterprise(), token=TOKEN, today=TODAY) as fake:
         fake.faults.files = {"expire": 1.0}  # the file host answers 403 to every signed link
         result = check(isolated_dlt, fake_env(fake))
         link_ids = [f"FAKE:{n:06X}" for n, seen in enumerate(fake.calls("api"), start=1) if seen.status == 200]

@@ -11,6 +11,7 @@ import duckdb
 
 from copilot_source.demo import demo_enterprise
 from copilot_source.demo.fake_github import FakeGitHub
+from tests.conftest import TODAY
 
 LOAD = Path(__file__).resolve().parent.parent / "pipelines" / "load.py"
 
@@ -31,7 +32,7 @@ def load(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
 def test_demo_loads_the_built_in_enterprise(isolated_dlt: Path) -> None:
     result = load(isolated_dlt, "--demo")
     assert result.returncode == 0, result.stderr
-    enterprise = demo_enterprise()
+    enterprise = demo_enterprise(TODAY)
     days = enterprise.report_days()
     lines = sum(len(enterprise.users_report_lines(day)) for day in days)
     with duckdb.connect(str(isolated_dlt / "github_copilot_demo.duckdb"), read_only=True) as db:

@@ -116,7 +116,7 @@ def write_project(project: Path, fake: FakeGitHub) -> None:
 def test_an_existing_dlt_project_runs_the_installed_source(tmp_path: Path) -> None:
     python = install_package(tmp_path / "install")
     enterprise = small_enterprise(user_count=12)
-    with FakeGitHub(enterprise, token=PROJECT_TOKEN) as fake:
+    with FakeGitHub(enterprise, token=PROJECT_TOKEN, today=TODAY) as fake:
         project = tmp_path / "their-project"
         write_project(project, fake)
         # only what any shell has: no PYTHONPATH, no dlt or source settings of ours

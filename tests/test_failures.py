@@ -14,7 +14,7 @@ import copilot_source
 from copilot_source import CopilotSourceError, InvalidCredentials, find_source_error
 from copilot_source.demo.fake_github import FakeGitHub
 from copilot_source.ops.runner import PIPELINE_NAME, run_load
-from tests.conftest import NEWEST, TOKEN, make_pipeline, run
+from tests.conftest import NEWEST, TODAY, TOKEN, make_pipeline, run
 from tests.failure_modes import FAILURES, WRONG_TOKEN, tiny_enterprise
 from tests.scripts import fake_env, load
 
@@ -34,7 +34,7 @@ def table_counts(database: Path) -> dict[str, int]:
 def test_a_failed_load_says_why_in_one_line_and_changes_nothing(
     isolated_dlt: Path, monkeypatch: pytest.MonkeyPatch, code: str
 ) -> None:
-    with FakeGitHub(tiny_enterprise(), token=TOKEN) as fake:
+    with FakeGitHub(tiny_enterprise(), token=TOKEN, today=TODAY) as fake:
         # a first load that works, configured through the environment exactly like load.py
         for name, value in fake_env(fake).items():
             monkeypatch.setenv(name, value)
@@ -68,7 +68,7 @@ def test_a_failed_load_says_why_in_one_line_and_changes_nothing(
 
 
 def test_a_failed_load_names_githubs_request_id(isolated_dlt: Path) -> None:
-    with FakeGitHub(tiny_enterprise(), token=TOKEN) as fake:
+    with FakeGitHub(tiny_enterprise(), token=TOKEN, today=TODAY) as fake:
         result = load(isolated_dlt, fake_env(fake, access_token=WRONG_TOKEN))
         refused = [n for n, seen in enumerate(fake.calls("api"), start=1) if seen.status == 401]
     assert result.returncode == 1
@@ -96,7 +96,7 @@ BAD_CONFIG: dict[str, tuple[dict[str, str | None], tuple[str, ...], str]] = {
 @pytest.mark.parametrize("case", list(BAD_CONFIG))
 def test_bad_config_is_refused_before_any_request(isolated_dlt: Path, case: str) -> None:
     overrides, args, expected = BAD_CONFIG[case]
-    with FakeGitHub(tiny_enterprise(), token=TOKEN) as fake:
+    with FakeGitHub(tiny_enterprise(), token=TOKEN, today=TODAY) as fake:
         result = load(isolated_dlt, fake_env(fake, **overrides), *args)
         assert fake.seen == []
     assert result.returncode != 0

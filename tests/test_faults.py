@@ -65,7 +65,7 @@ def test_a_load_through_every_fault_equals_a_clean_load(
         newest_report_day=NEWEST - timedelta(days=2),
     )
     faulty = make_pipeline(tmp_path, "faulty")
-    with FakeGitHub(enterprise, token=TOKEN) as fake:
+    with FakeGitHub(enterprise, token=TOKEN, today=TODAY) as fake:
         fake.slow_seconds = 1.0
         fake.faults = Faults(
             api=dict.fromkeys(API_FAULTS, SHARE),
@@ -86,7 +86,7 @@ def test_a_load_through_every_fault_equals_a_clean_load(
     assert set(injected["files"]) == set(FILE_FAULTS), injected
     # a clean run over what GitHub has now: the same tables, rows and cursors
     clean = make_pipeline(tmp_path, "clean")
-    with FakeGitHub(enterprise, token=TOKEN) as fake:
+    with FakeGitHub(enterprise, token=TOKEN, today=TODAY) as fake:
         run(clean, fake)
     assert_same_data(faulty, clean)
 

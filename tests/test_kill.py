@@ -27,7 +27,7 @@ from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub
 from copilot_source.ops.recovery import interrupted_jobs
 from copilot_source.ops.runner import run_load
 from tests.compare import Snapshot, assert_same_data, snapshot, source_state
-from tests.conftest import NEWEST, TOKEN, make_pipeline, run, small_enterprise
+from tests.conftest import NEWEST, TODAY, TOKEN, make_pipeline, run, small_enterprise
 from tests.logs import dlt_warnings
 
 SCRIPT = Path(__file__).resolve().parent / "kill_run.py"
@@ -109,7 +109,7 @@ def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
     """A run that nothing interrupted, over what GitHub has at the second run."""
     home = tmp_path_factory.mktemp("clean")
     with isolated_home(home):
-        with FakeGitHub(changed_enterprise(), token=TOKEN) as fake:
+        with FakeGitHub(changed_enterprise(), token=TOKEN, today=TODAY) as fake:
             clean = make_pipeline(home, "clean")
             run(clean, fake)
         return snapshot(clean)
@@ -119,7 +119,7 @@ def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The pipeline and its database after a first run, before GitHub changed: copied by each test."""
     home = tmp_path_factory.mktemp("first")
-    with isolated_home(home), FakeGitHub(first_enterprise(), token=TOKEN) as fake:
+    with isolated_home(home), FakeGitHub(first_enterprise(), token=TOKEN, today=TODAY) as fake:
         load(home, fake)
     return home
 
@@ -150,7 +150,7 @@ def test_a_run_killed_in_any_step_then_run_again_equals_a_clean_run(
     start_from(first_run, tmp_path)
     before = source_state(make_pipeline(tmp_path, PIPELINE))
     assert before["users_1_day"]["newest_day"] == str(NEWEST - timedelta(days=2))
-    with FakeGitHub(changed_enterprise(), token=TOKEN) as fake:
+    with FakeGitHub(changed_enterprise(), token=TOKEN, today=TODAY) as fake:
         kill(start_frozen_run(tmp_path, fake, step, settle=written_unrecorded))
 
         # where the kill left the pipeline: mid-extract nothing is kept, later a package waits

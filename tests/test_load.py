@@ -345,7 +345,7 @@ def test_a_backfill_reloads_a_range_and_leaves_the_cursor_alone(tmp_path: Path, 
 
 def test_every_seat_page_is_read_once(tmp_path: Path) -> None:
     enterprise = small_enterprise(user_count=230)
-    with FakeGitHub(enterprise) as fake:
+    with FakeGitHub(enterprise, today=TODAY) as fake:
         pipeline = make_pipeline(tmp_path)
         run(pipeline, fake, resources=("seats", "seat_activity"))
         seats = enterprise.seats(TODAY)

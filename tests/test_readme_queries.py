@@ -22,7 +22,7 @@ def readme_queries() -> list[str]:
 
 def test_the_readme_queries_answer_correctly(tmp_path: Path) -> None:
     enterprise = small_enterprise(first_report_day=NEWEST - timedelta(days=44), idle_after=NEWEST - timedelta(days=35))
-    with FakeGitHub(enterprise) as fake:
+    with FakeGitHub(enterprise, today=TODAY) as fake:
         pipeline = make_pipeline(tmp_path, "readme")
         run(pipeline, fake)
     idle_seats, daily, per_ide = readme_queries()

@@ -16,7 +16,7 @@ from copilot_source import CopilotSourceError, Unreachable, find_source_error
 from copilot_source.demo.fake_github import FakeGitHub
 from copilot_source.github.redaction import redact, register_secret
 from copilot_source.ops.runner import PIPELINE_NAME
-from tests.conftest import make_pipeline, run
+from tests.conftest import TODAY, make_pipeline, run
 from tests.failure_modes import tiny_enterprise
 from tests.scripts import CHECK, fake_env, load, run_script
 
@@ -51,7 +51,7 @@ def destination_text(database: Path) -> str:
 
 def test_the_token_appears_nowhere_even_at_debug_level(isolated_dlt: Path) -> None:
     outputs = []
-    with FakeGitHub(tiny_enterprise(), token=CANARY) as fake:
+    with FakeGitHub(tiny_enterprise(), token=CANARY, today=TODAY) as fake:
         debug = {**fake_env(fake), "RUNTIME__LOG_LEVEL": "DEBUG"}
         loaded = load(isolated_dlt, debug, debug=True)
         outputs += [loaded.stdout, loaded.stderr]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from copilot_source.config import utc_today
@@ -14,9 +14,9 @@ DEMO_PIPELINE = "github_copilot_demo"
 DEMO_DAYS = 45
 
 
-def demo_enterprise() -> FakeEnterprise:
+def demo_enterprise(today: date | None = None) -> FakeEnterprise:
     """Six weeks of a 100-person enterprise, ending where GitHub's newest report would."""
-    today = utc_today()
+    today = today or utc_today()
     newest = today - timedelta(days=3)
     return FakeEnterprise(
         slug="octo-demo",
@@ -30,13 +30,15 @@ def demo_enterprise() -> FakeEnterprise:
 
 
 @contextmanager
-def demo_server() -> Iterator[dict[str, Any]]:
+def demo_server(today: date | None = None) -> Iterator[dict[str, Any]]:
     """Serve the demo enterprise; yields the source arguments that point at it."""
-    enterprise = demo_enterprise()
-    with FakeGitHub(enterprise) as fake:
+    today = today or utc_today()
+    enterprise = demo_enterprise(today)
+    with FakeGitHub(enterprise, today=today) as fake:
         yield {
             "enterprise": enterprise.slug,
             "access_token": fake.token,
             "base_url": fake.api_url,
             "start_date": enterprise.first_report_day,
+            "today": today,
         }

@@ -28,7 +28,6 @@ from copilot_source.config import (
     SourceSettings,
     config_error_from_dlt,
     earliest_report_day,
-    utc_today,
     validate_settings,
 )
 from copilot_source.declarations import DOCS, REPORT_DELAY_DAYS, REPORTS, Report
@@ -161,7 +160,7 @@ def load_settings() -> SourceSettings:
     except ConfigurationException as exc:
         raise config_error_from_dlt(exc) from None
     # only what validation takes: the source has parameters the check has no use for (fast_path, ...)
-    wanted = set(inspect.signature(validate_settings).parameters) - {"today"}
+    wanted = set(inspect.signature(validate_settings).parameters)
     return validate_settings(**{key: value for key, value in values.items() if key in wanted})
 
 
@@ -345,7 +344,7 @@ def _results(settings: SourceSettings, legacy: bool, today: date) -> Iterator[Ch
 
 def check_connection(settings: SourceSettings, legacy: bool = False, today: date | None = None) -> CheckReport:
     """Ask every endpoint a load uses (and, with `legacy`, the closed legacy one) once."""
-    results = tuple(_results(settings, legacy, today or utc_today()))
+    results = tuple(_results(settings, legacy, today or settings.today))
     return CheckReport(settings.enterprise, settings.base_url, results)
 
 

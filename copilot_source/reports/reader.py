@@ -17,7 +17,7 @@ from dlt.common.schema.typing import TWriteDispositionConfig
 from dlt.extract.incremental import Incremental
 
 from copilot_source.concurrency import ordered_map
-from copilot_source.config import SourceSettings, earliest_report_day, utc_today
+from copilot_source.config import SourceSettings, earliest_report_day
 from copilot_source.declarations import DOCS, REPORT_DELAY_DAYS, Report
 from copilot_source.errors import CopilotSourceError, NoResource, metrics_disabled
 from copilot_source.github.client import GitHubClient
@@ -97,7 +97,7 @@ class ReportReader:
     def read(self, cursor: Incremental[date]) -> Iterator[Any]:
         settings = self.settings
         state = dlt.current.resource_state()
-        today = utc_today()
+        today = settings.today
         earliest = earliest_report_day(today)
         if settings.is_backfill:
             assert settings.end_date is not None

@@ -94,8 +94,11 @@ class FakeGitHub:
         metrics_enabled: bool = True,
         rate_limit: int = 5000,
         storage: Path | None = None,
+        today: date | None = None,
     ) -> None:
         self.enterprise = enterprise or FakeEnterprise()
+        # the day seats are listed as of (tests pin it to the day their source runs as)
+        self.today = today
         self.token = token
         self.scopes = scopes
         self.latency = latency
@@ -388,7 +391,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _seats(self, fake: FakeGitHub, path: str, query: dict[str, str], headers: dict[str, str], seen: Seen) -> None:
         per_page = max(1, min(100, int(query.get("per_page", "50"))))
         page = max(1, int(query.get("page", "1")))
-        seats = fake.enterprise.seats(datetime.now(timezone.utc).date())
+        seats = fake.enterprise.seats(fake.today or datetime.now(timezone.utc).date())
         last = max(1, -(-len(seats) // per_page))
         body = {
             "total_seats": len({s["assignee"]["id"] for s in seats}),
