@@ -44,6 +44,7 @@ from copilot_source.errors import (
 from copilot_source.github.client import GitHubClient
 from copilot_source.github.redaction import install_log_redaction
 from copilot_source.reports.reader import MERGE, ReportReader
+from copilot_source.safeguards import guard_active_pipeline
 from copilot_source.seats import SEAT_HISTORY, Seat, activity_row, assignment_row, seat_pages
 
 __all__ = [
@@ -187,6 +188,8 @@ def copilot_source(
         rate_limit_min_wait=rate_limit_min_wait,
         today=today,
     )
+    # recovery after a killed load and bounded DuckDB memory, for whatever pipeline runs the source
+    guard_active_pipeline()
     fmt = parse_table_format(table_format)
     requested_start = parse_day(start_date, "start_date")
     if requested_start and requested_start < settings.start_date:
