@@ -105,5 +105,7 @@ def guard_active_pipeline() -> None:
     if not context.is_active():
         return
     pipeline = context.pipeline()
+    if not isinstance(pipeline, dlt.Pipeline):
+        return
     _register_duckdb_defaults(pipeline.pipeline_name)
     recover_interrupted_load(pipeline)
