@@ -3,7 +3,7 @@
 Usage-based billing replaced premium requests on 2026-06-01; one AI credit is USD 0.01.
 
 * `…/settings/billing/ai_credit/usage?year&month&day` answers the day's usage items summed by SKU
-  and model (gross − discount = net). One call per day; recent days are re-read, billing settles late.
+  and model (gross - discount = net). One call per day; recent days are re-read, billing settles late.
 * Per person there is no API line: GitHub's usage report export is asked for (`report_type` ai_credit,
   a window of at most 31 days), polled until it is ready (with growing pauses, one export at a time:
   a 409 means another export is running, so wait and ask again), and its CSV is downloaded like a

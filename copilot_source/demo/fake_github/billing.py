@@ -50,7 +50,7 @@ def _money(value: float) -> float:
 
 
 def credit_lines(enterprise: FakeEnterprise, day: date) -> list[dict[str, Any]]:
-    """One line per person × model that used AI credits on `day` (GitHub's export granularity)."""
+    """One line per person and model that used AI credits on `day` (GitHub's export granularity)."""
     if day < CREDITS_FROM or not enterprise.is_available(day):
         return []
     lines = []
