@@ -67,9 +67,13 @@ class DuckDbDefaults(ConfigProvider):
             self.pipelines.add(pipeline_name)
 
     def get_value(self, key: str, hint: Any, pipeline_name: str | None, *sections: str) -> tuple[Any | None, str]:
-        name = f"{pipeline_name}.{'.'.join(sections)}.{key}"
-        if key == "global_config" and sections[-2:] == ("duckdb", "credentials") and pipeline_name in self.pipelines:
-            return dict(DUCKDB_DEFAULTS), name
+        name = ".".join((*sections, key))
+        # dlt asks every provider with the pipeline's section first, then every provider without it:
+        # answering only the second round lets the user's own setting win wherever it is written
+        if pipeline_name is None and key == "global_config" and sections[-2:] == ("duckdb", "credentials"):
+            context = Container()[PipelineContext]
+            if context.is_active() and context.pipeline().pipeline_name in self.pipelines:
+                return dict(DUCKDB_DEFAULTS), name
         return None, name
 
     @property
