@@ -727,3 +727,18 @@ def test_every_view_translates_to_every_sql_destination_dialect() -> None:
         for view in views:
             sql = catalog.transpile(f"CREATE VIEW {catalog.table(view.name)} AS {view.sql}")
             assert sqlglot.parse_one(sql, read=dialect) is not None, (dialect, view.name)
+
+
+def test_an_unreachable_destination_is_one_line_with_a_code(tmp_path: Path) -> None:
+    from copilot_source.errors import AnalyticsFailed
+    from tests.postgres import free_port
+
+    secret = "hunter2-do-not-print"
+    destination = dlt.destinations.postgres(f"postgresql://copilot:{secret}@127.0.0.1:{free_port()}/copilot")
+    pipeline = dlt.pipeline("views_unreachable", destination=destination, dataset_name="copilot_data")
+    with pytest.raises(AnalyticsFailed) as failed:
+        create_views(pipeline)
+    message = failed.value.message
+    assert message.startswith("[analytics_failed] Could not read the destination of pipeline 'views_unreachable'")
+    assert "Fix: Check that the destination is reachable" in message
+    assert "\n" not in message and secret not in message

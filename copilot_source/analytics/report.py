@@ -12,7 +12,7 @@ from typing import Any
 
 import dlt
 
-from copilot_source.analytics.views import create_views
+from copilot_source.analytics.views import create_views, unreadable
 from copilot_source.errors import AnalyticsFailed
 
 # the views the report reads, without the scope prefix
@@ -71,11 +71,14 @@ class ReportData:
 
 def read_view(pipeline: dlt.Pipeline, name: str) -> Rows:
     """A view's rows, column names lower-cased (some destinations fold them to upper case)."""
-    with pipeline.sql_client() as client:
-        sql = f"SELECT * FROM {client.make_qualified_table_name(name)} ORDER BY 1, 2"
-        with client.execute_query(sql) as cursor:
-            names = [d[0].lower() for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    try:
+        with pipeline.sql_client() as client:
+            sql = f"SELECT * FROM {client.make_qualified_table_name(name)} ORDER BY 1, 2"
+            with client.execute_query(sql) as cursor:
+                names = [d[0].lower() for d in cursor.description]
+                return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    except Exception as exc:  # the destination's driver raises its own kinds
+        raise unreadable(pipeline, exc) from None
 
 
 def gather(pipeline: dlt.Pipeline, today: date) -> ReportData:

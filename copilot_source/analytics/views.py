@@ -59,6 +59,17 @@ def view_statements(catalog: Catalog, view: View, transactional: bool) -> list[s
     return [catalog.transpile(statement) for statement in statements]
 
 
+def unreadable(pipeline: dlt.Pipeline, exc: Exception) -> AnalyticsFailed:
+    """The destination could not be reached or read (down, locked, credentials missing)."""
+    first = redact(str(exc)).strip().splitlines()[0][:500] if str(exc).strip() else ""
+    first = f"{type(exc).__name__}: {first}"
+    return AnalyticsFailed(
+        f"Could not read the destination of pipeline {pipeline.pipeline_name!r}: {first}",
+        "Check that the destination is reachable and its credentials are configured (.dlt/secrets.toml);"
+        " a DuckDB file is locked while a load writes it, so run the report after the load.",
+    )
+
+
 def refused(destination: str, view: str, exc: Exception) -> AnalyticsFailed:
     return AnalyticsFailed(
         f"The {destination} destination refused the analytics view {view}:"
@@ -87,25 +98,30 @@ def create_views(pipeline: dlt.Pipeline) -> list[str]:
             f"Pipeline {pipeline.pipeline_name!r} has no destination, so there is nowhere to create views.",
             "Load data first (python pipelines/load.py) with the destination configured in .dlt/config.toml.",
         )
-    with pipeline.destination_client() as client:
-        if not isinstance(client, SqlJobClientBase):
-            logger.info(
-                f"No analytics views: the {pipeline.destination.destination_name} destination has no SQL"
-                " database to hold them."
-            )
-            return []
-        catalog = read_catalog(client)
-        views = plan_views(catalog)
-        transactional = bool(client.capabilities.supports_ddl_transactions)
-        destination = pipeline.destination.destination_name
-        try:
-            statements = [(v.name, s) for v in views for s in view_statements(catalog, v, transactional)]
-        except ValueError as exc:  # sqlglot: a construct with no translation to this dialect
-            raise refused(destination, "(translating the view SQL)", exc) from None
-        if transactional and statements:
-            with client.sql_client.begin_transaction():
+    try:
+        with pipeline.destination_client() as client:
+            if not isinstance(client, SqlJobClientBase):
+                logger.info(
+                    f"No analytics views: the {pipeline.destination.destination_name} destination has no SQL"
+                    " database to hold them."
+                )
+                return []
+            catalog = read_catalog(client)
+            views = plan_views(catalog)
+            transactional = bool(client.capabilities.supports_ddl_transactions)
+            destination = pipeline.destination.destination_name
+            try:
+                statements = [(v.name, s) for v in views for s in view_statements(catalog, v, transactional)]
+            except ValueError as exc:  # sqlglot: a construct with no translation to this dialect
+                raise refused(destination, "(translating the view SQL)", exc) from None
+            if transactional and statements:
+                with client.sql_client.begin_transaction():
+                    execute(client, destination, statements)
+            else:
                 execute(client, destination, statements)
-        else:
-            execute(client, destination, statements)
+    except AnalyticsFailed:
+        raise
+    except Exception as exc:  # the destination's driver raises its own kinds (psycopg2, duckdb, ...)
+        raise unreadable(pipeline, exc) from None
     logger.info(f"Created {len(views)} analytics views in dataset {pipeline.dataset_name}.")
     return [view.name for view in views]
