@@ -135,6 +135,12 @@ class RunInProgress(CopilotSourceError):
     code = "run_in_progress"
 
 
+class AnalyticsFailed(CopilotSourceError):
+    """The analytics views could not be made, or the report has nothing to show."""
+
+    code = "analytics_failed"
+
+
 class PipelineFailed(CopilotSourceError):
     """A failure the source cannot name more precisely (e.g. the destination refused a load)."""
 

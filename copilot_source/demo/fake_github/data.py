@@ -96,6 +96,8 @@ class FakeEnterprise:
     removed_seats: set[str] = field(default_factory=set)
     # seat key -> plan_type override (an assignment change)
     plan_changes: dict[str, str] = field(default_factory=dict)
+    # user id -> the day the seat list shows as their last activity, whatever the reports say
+    last_activity: dict[int, date] = field(default_factory=dict)
     _line_cache: dict[tuple[date, str], list[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ---- people and seats -------------------------------------------------------------------
@@ -185,7 +187,7 @@ class FakeEnterprise:
                 continue
             h = _stable_hash(self.seed, "seat", key)
             created = datetime(2025, 1, 1, 9, tzinfo=timezone.utc) + timedelta(hours=h % 5000)
-            last_active = self.last_active_day(user_id, as_of)
+            last_active = self.last_activity.get(user_id) or self.last_active_day(user_id, as_of)
             activity_at = None
             editor = None
             if last_active is not None:
