@@ -49,14 +49,14 @@ PeerCheck = Callable[[IPAddress], "str | None"]
 
 
 class Transfer:
-    """One transfer's deadline and the connections it uses, which the watchdog may shut down."""
+    """One transfer's deadline and the sockets it uses, which the watchdog may shut down."""
 
     def __init__(self, seconds: float, check_peer: PeerCheck | None = None) -> None:
         self.seconds = seconds
         self.ends_at = time.monotonic() + seconds
         self.check_peer = check_peer
         self.expired = False
-        self._connections: set[HTTPConnection] = set()
+        self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
 
     def remaining(self) -> float:
@@ -67,22 +67,24 @@ class Transfer:
         if self.expired or self.remaining() <= 0:
             raise DeadlineExceeded(self.seconds)
 
-    def attach(self, connection: HTTPConnection) -> None:
-        with self._lock:
-            self._connections.add(connection)
+    def attach(self, sock: socket.socket | None) -> None:
+        """Watch `sock` (a response keeps reading from it after its connection let it go)."""
+        if sock is not None:
+            with self._lock:
+                if all(known is not sock for known in self._sockets):
+                    self._sockets.append(sock)
         self.check()
 
     def expire(self) -> None:
         """Shut down every socket of the transfer: whatever blocks on one returns at once."""
         self.expired = True
         with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            sock = getattr(connection, "sock", None)
-            if sock is not None:
-                # the plain socket call: a TLS socket's own shutdown would also drop its state
-                with contextlib.suppress(OSError):
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            sockets = list(self._sockets)
+        for sock in sockets:
+            # the plain socket call: a TLS socket's own shutdown would also drop its state; a
+            # socket closed meanwhile has no descriptor any more and refuses (never another's)
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class _Watchdog:
@@ -146,19 +148,16 @@ def transfer(seconds: float, check_peer: PeerCheck | None = None) -> Iterator[Tr
 
 
 class _Bounded:
-    """Connections that join the thread's transfer, and refuse a peer it may not talk to."""
+    """Connections whose sockets join the thread's transfer, and that refuse a peer it may not
+    talk to. (A TLS handshake is bounded by the per-read timeout only: its socket joins after.)"""
 
     sock: Any
     proxy: Any
 
-    def _join(self) -> Transfer | None:
+    def _new_conn(self) -> socket.socket:
         bounded = current_transfer()
         if bounded is not None:
-            bounded.attach(self)  # type: ignore[arg-type]
-        return bounded
-
-    def _new_conn(self) -> socket.socket:
-        bounded = self._join()
+            bounded.check()
         sock: socket.socket = super()._new_conn()  # type: ignore[misc]
         if bounded is not None and bounded.check_peer is not None and not self.proxy:
             peer = ipaddress.ip_address(sock.getpeername()[0])
@@ -168,8 +167,16 @@ class _Bounded:
                 raise PeerRefused(problem)
         return sock
 
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        bounded = current_transfer()
+        if bounded is not None:
+            bounded.attach(self.sock)
+
     def request(self, *args: Any, **kwargs: Any) -> None:
-        self._join()
+        bounded = current_transfer()
+        if bounded is not None:
+            bounded.attach(self.sock)  # a kept-alive connection; a new one joins on connect
         super().request(*args, **kwargs)  # type: ignore[misc]
 
 
@@ -261,11 +268,15 @@ class RetryingClient(Client):
             with transfer(seconds) as bounded:
                 try:
                     response: requests.Response = send(self_, request, **kwargs)
-                    return response
                 except requests.RequestException:
                     if bounded.expired:
                         raise DeadlineExceeded(bounded.seconds) from None
                     raise
+                if bounded.expired:
+                    # cut off mid-headers, http.client may still make an answer of what it got
+                    response.close()
+                    raise DeadlineExceeded(bounded.seconds)
+                return response
 
         logged = retrying.copy(before_sleep=_log_retry(int(self._retry_kwargs["max_attempts"])))
         wrapped = logged.wraps(attempt)
