@@ -301,15 +301,17 @@ def _source(scene: Scene, **settings: Any) -> Any:
 
 
 # ---- the API host -------------------------------------------------------------------------
-def report_answer(body: bytes, content_type: str = "application/json") -> Callable[[Scene], Behaviour]:
-    """The API answers the first day's users report with `body` (status 200)."""
+def report_answer(
+    body: bytes, content_type: str = "application/json", status: int = 200
+) -> Callable[[Scene], Behaviour]:
+    """The API answers the users report of `scene.day` with `body`."""
 
     def build(scene: Scene) -> Behaviour:
         honest = honest_api(scene)
 
         def behave(exchange: Exchange) -> None:
             if f"/reports/{USERS}?day={scene.day}" in exchange.path:
-                exchange.answer(200, body, [("Content-Type", content_type)])
+                exchange.answer(status, body, [("Content-Type", content_type)])
             else:
                 honest(exchange)
 
@@ -362,11 +364,16 @@ def test_a_hostile_api_answer(tmp_path: Path, scene: Scene, case: str) -> None:
     assert "sources" not in pipeline.state
 
 
-def test_a_report_still_being_generated_is_not_yet_available(tmp_path: Path, scene: Scene) -> None:
-    """GitHub's bare string answer ("Report is being generated") is a day without a report yet."""
+@pytest.mark.parametrize(
+    ("status", "body"), [(200, b'"Report is being generated"'), (204, b"")], ids=["a-bare-string", "no-content"]
+)
+def test_a_report_still_being_generated_is_not_yet_available(
+    tmp_path: Path, scene: Scene, status: int, body: bytes
+) -> None:
+    """GitHub's bare string answer ("Report is being generated") and 204 are days without a report yet."""
     newest = scene.fake.enterprise.report_days()[-1]
     scene.day = newest
-    scene.api.behaviour = report_answer(b'"Report is being generated"')(scene)
+    scene.api.behaviour = report_answer(body, status=status)(scene)
     pipeline = make_pipeline(tmp_path)
     pipeline.run(_source(scene).with_resources("users_1_day"))
     first = scene.fake.enterprise.report_days()[0]
