@@ -24,6 +24,7 @@ import pytest
 
 from copilot_source import copilot_source, find_source_error
 from copilot_source.demo.fake_github import FakeGitHub
+from copilot_source.github.transport import PeerRefused, RetryingClient, transfer
 from tests.conftest import NEWEST, TODAY, TOKEN, make_pipeline, report_lines, rows, small_enterprise, source_for
 from tests.hostile import (
     Behaviour,
@@ -494,3 +495,18 @@ def test_each_retry_is_logged_as_it_happens(tmp_path: Path, fake: FakeGitHub) ->
     # each warning came between the failed attempt and the next one
     for (at, _), failed, following in zip(retries, seats, seats[1:], strict=False):
         assert failed.received_at <= at <= following.received_at
+
+
+def test_a_connection_to_a_refused_peer_address_sends_nothing(scene: Scene) -> None:
+    """A host name may resolve to a metadata address: the address connected to is checked too."""
+    client = RetryingClient(attempt_seconds=5)
+    with (
+        pytest.raises(PeerRefused, match=r"no requests to 127\.0\.0\.4"),
+        transfer(5, check_peer=lambda address: f"no requests to {address}"),
+    ):
+        client.session.get(f"{scene.elsewhere.url}/latest/meta-data/")
+    assert scene.wire.at("elsewhere") == []
+    # the same request with no objection to the address arrives
+    with transfer(5, check_peer=lambda address: None):
+        assert client.session.get(f"{scene.elsewhere.url}/latest/meta-data/").status_code == 200
+    assert [h.path for h in scene.wire.at("elsewhere")] == ["/latest/meta-data/"]

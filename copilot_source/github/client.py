@@ -234,8 +234,12 @@ class GitHubClient:
             problem = download_url_problem(url, self.api_origin, previous)
             if problem:
                 raise self._refused(url, what, problem, redirected=previous is not None)
-            with transfer(self.settings.download_deadline, address_problem):
-                response = self._send_file(url, what)
+            try:
+                with transfer(self.settings.download_deadline, address_problem):
+                    response = self._send_file(url, what)
+            except PeerRefused as exc:
+                # the name resolved to an address no report file comes from
+                raise self._refused(url, what, str(exc), redirected=previous is not None) from None
             location = response.headers.get("location")
             if response.status_code not in REDIRECT_STATUSES or not location:
                 return response
@@ -261,8 +265,6 @@ class GitHubClient:
             )
         except DeadlineExceeded as exc:
             raise deadline_error(what, host_of(url), exc.seconds, "download_deadline") from None
-        except PeerRefused as exc:
-            raise self._refused(url, what, str(exc), redirected=False) from None
         except requests.RequestException as exc:
             failure = exc
         raise _connection_error(failure, url, what)

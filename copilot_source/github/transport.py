@@ -231,17 +231,17 @@ def network_problem(exc: BaseException) -> str:
 
 
 def _log_retry(max_attempts: int) -> Callable[[RetryCallState], None]:
+    """A tenacity `before_sleep` hook: one WARNING per retry, when it is decided."""
+
     def log(state: RetryCallState) -> None:
-        request = state.args[1] if len(state.args) > 1 else (state.args[0] if state.args else None)
-        url = getattr(request, "url", None) or "?"
+        request: requests.PreparedRequest = state.args[1]  # attempt(session, request)
         outcome = state.outcome
-        if outcome is not None and outcome.failed:
-            problem = network_problem(outcome.exception())  # type: ignore[arg-type]
-        else:
-            problem = f"it answered {getattr(outcome.result() if outcome else None, 'status_code', '?')}"
+        assert outcome is not None
+        failure = outcome.exception()
+        problem = network_problem(failure) if failure else f"it answered {outcome.result().status_code}"
         wait = state.next_action.sleep if state.next_action else 0.0
         logger.warning(
-            f"{getattr(request, 'method', 'GET')} {describe(url)}: {problem}; retrying in {wait:.1f} s"
+            f"{request.method} {describe(request.url or '')}: {problem}; retrying in {wait:.1f} s"
             f" (attempt {state.attempt_number + 1} of {max_attempts})."
         )
 
