@@ -146,14 +146,19 @@ class HostileServer(ThreadingHTTPServer):
         return f"{'https' if self._tls else 'http'}://{host!s}:{port}"
 
     def finish_request(self, request: Any, client_address: Any) -> None:
-        if self._tls is not None:
-            # the handshake in the request's own thread: a stalled client blocks nobody else
-            request.settimeout(10)
-            try:
-                request = self._tls.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):
-                return
-        super().finish_request(request, client_address)
+        if self._tls is None:
+            super().finish_request(request, client_address)
+            return
+        # the handshake in the request's own thread: a stalled client blocks nobody else
+        request.settimeout(10)
+        try:
+            wrapped = self._tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()  # the server closes only the plain socket it accepted
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         return
