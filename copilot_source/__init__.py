@@ -16,10 +16,14 @@ from dlt.common.schema.typing import TTableFormat
 from dlt.extract.resource import DltResource
 
 from copilot_source.config import (
+    DEFAULT_API_DEADLINE_SECONDS,
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
     DEFAULT_CONCURRENCY,
+    DEFAULT_DOWNLOAD_DEADLINE_SECONDS,
     DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_LINE_BYTES,
     DEFAULT_RATE_LIMIT_MAX_WAIT_SECONDS,
     DEFAULT_RATE_LIMIT_MIN_WAIT_SECONDS,
     SourceSettings,
@@ -153,6 +157,10 @@ def copilot_source(
     fast_path: bool = True,
     table_format: str | None = None,
     today: Any | None = None,
+    api_deadline: int = DEFAULT_API_DEADLINE_SECONDS,
+    download_deadline: int = DEFAULT_DOWNLOAD_DEADLINE_SECONDS,
+    max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Sequence[DltResource]:
     """Copilot seats (with assignment history), daily seat activity, and the enterprise-1-day and
     users-1-day usage reports of one GitHub enterprise, each loaded incrementally.
@@ -173,6 +181,10 @@ def copilot_source(
             cannot replace a re-read day); leave unset for databases and warehouses.
         today: The UTC day the run treats as today (default: the clock's). Tests and exact
             reruns set it; the newest day asked for is the day before.
+        api_deadline: Seconds one API request attempt may take in all (a trickling answer is cut).
+        download_deadline: Seconds one report file download may take in all, redirects included.
+        max_download_bytes: Bytes one report file may have, as received and inflated alike.
+        max_line_bytes: Bytes one line of a report file may have.
     """
     install_log_redaction()
     settings = validate_settings(
@@ -187,6 +199,10 @@ def copilot_source(
         rate_limit_max_wait=rate_limit_max_wait,
         rate_limit_min_wait=rate_limit_min_wait,
         today=today,
+        api_deadline=api_deadline,
+        download_deadline=download_deadline,
+        max_download_bytes=max_download_bytes,
+        max_line_bytes=max_line_bytes,
     )
     # recovery after a killed load and bounded DuckDB memory, for whatever pipeline runs the source
     guard_active_pipeline()

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 from dlt.common.configuration.exceptions import ConfigurationException, ConfigValueCannotBeCoercedException
 
 from copilot_source.declarations import FIRST_REPORT_DAY, REPORT_RETENTION_DAYS, RESOURCE_NAMES
 from copilot_source.errors import ConfigurationError
+from copilot_source.github.urls import base_url_problem
 
 DEFAULT_BASE_URL = "https://api.github.com"
 DEFAULT_API_VERSION = "2022-11-28"
@@ -22,6 +21,15 @@ DEFAULT_CONCURRENCY = 4
 DEFAULT_RATE_LIMIT_MAX_WAIT_SECONDS = 3600
 # GitHub: without retry-after or an exhausted budget, wait at least a minute, then back off
 DEFAULT_RATE_LIMIT_MIN_WAIT_SECONDS = 60
+# an API answer is a few KB: minutes mean a server trickling it, not a slow link
+DEFAULT_API_DEADLINE_SECONDS = 300
+# a whole report file, all redirects included: 1 GiB at ~1 MB/s, well inside a link's lifetime
+DEFAULT_DOWNLOAD_DEADLINE_SECONDS = 1800
+# per file, received and inflated alike: twice the largest file expected (100,000 users at up
+# to 5 KB per line is ~500 MB); bounds the disk a run needs to concurrency x files x this
+DEFAULT_MAX_DOWNLOAD_BYTES = 1 << 30
+# one NDJSON line: an enterprise-1-day line is a few MB at most; the parsers hold a line whole
+DEFAULT_MAX_LINE_BYTES = 32 << 20
 
 SECTION = "sources.copilot"
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?$")
@@ -40,30 +48,6 @@ def earliest_report_day(today: date | None = None) -> date:
     """The oldest day GitHub still serves: one year back, never before the first report day."""
     today = today or utc_today()
     return max(FIRST_REPORT_DAY, today - timedelta(days=REPORT_RETENTION_DAYS))
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_url_scheme(url: str, what: str) -> None:
-    """Refuse plain http except on loopback hosts (the fake GitHub of tests and the demo)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and is_loopback_host(parts.hostname):
-        return
-    raise ConfigurationError(
-        f"{what} must be an https:// URL, got scheme {parts.scheme or 'none'!r} for host {parts.hostname or 'none'!r}.",
-        "Use https:// (plain http:// is accepted only on loopback hosts, for tests and the demo).",
-    )
 
 
 def parse_day(value: Any, key: str) -> date | None:
@@ -116,6 +100,11 @@ class SourceSettings:
     rate_limit_min_wait: float
     # the UTC day this run treats as today: the newest day it may ask for is the day before
     today: date
+    # bounds on every transfer (see docs/security.md)
+    api_deadline: float = DEFAULT_API_DEADLINE_SECONDS
+    download_deadline: float = DEFAULT_DOWNLOAD_DEADLINE_SECONDS
+    max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     @property
     def is_backfill(self) -> bool:
@@ -134,6 +123,10 @@ def validate_settings(
     rate_limit_max_wait: Any,
     rate_limit_min_wait: Any,
     today: Any = None,
+    api_deadline: Any = DEFAULT_API_DEADLINE_SECONDS,
+    download_deadline: Any = DEFAULT_DOWNLOAD_DEADLINE_SECONDS,
+    max_download_bytes: Any = DEFAULT_MAX_DOWNLOAD_BYTES,
+    max_line_bytes: Any = DEFAULT_MAX_LINE_BYTES,
 ) -> SourceSettings:
     """Check every value; raise `ConfigurationError` on the first bad one."""
     if not enterprise or not isinstance(enterprise, str):
@@ -162,7 +155,13 @@ def validate_settings(
     base = str(base_url or "").strip().rstrip("/")
     if not base:
         raise ConfigurationError(f"{config_key('base_url')} is empty.", "Remove it to use https://api.github.com.")
-    check_url_scheme(base, config_key("base_url"))
+    problem = base_url_problem(base)
+    if problem:
+        raise ConfigurationError(
+            f"{config_key('base_url')} cannot be used: {problem}.",
+            "Set it to the API host alone: https://api.github.com, or https://api.<subdomain>.ghe.com"
+            " (plain http:// only on loopback, for tests and the demo).",
+        )
     today = parse_day(today, "today") or utc_today()
     start = parse_day(start_date, "start_date")
     end = parse_day(end_date, "end_date")
@@ -195,6 +194,10 @@ def validate_settings(
         rate_limit_max_wait=float(parse_int(rate_limit_max_wait, "rate_limit_max_wait", 0, 7 * 86400)),
         rate_limit_min_wait=float(parse_int(rate_limit_min_wait, "rate_limit_min_wait", 0, 3600)),
         today=today,
+        api_deadline=float(parse_int(api_deadline, "api_deadline", 1, 86400)),
+        download_deadline=float(parse_int(download_deadline, "download_deadline", 1, 86400)),
+        max_download_bytes=parse_int(max_download_bytes, "max_download_bytes", 1024, 1 << 40),
+        max_line_bytes=parse_int(max_line_bytes, "max_line_bytes", 1024, 1 << 31),
     )
 
 

@@ -1,68 +1,103 @@
 """HTTP to GitHub: API requests with the token and GitHub's rate-limit rules, and downloads without.
 
 Two sessions, both dlt retrying sessions (5xx, resets and timeouts are retried with backoff,
-tunable through dlt's `[runtime]` request settings): one for the API, which alone carries the
-token, and one for the signed report downloads, which never does. What a failed answer means
-is decided in `responses.py`.
+tunable through dlt's `[runtime]` request settings, and each retry is logged): one for the API,
+which alone carries the token and only to the configured scheme, host and port, and one for the
+signed report downloads, which never does and whose redirects are followed here, hop by hop.
+Every attempt runs under a deadline (`transport.py`). What a failed answer means is decided in
+`responses.py`; which URLs may be asked, in `urls.py`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin
 
 import dlt
 import requests
 from dlt.common.configuration.inject import with_config
 from dlt.common.configuration.specs import RuntimeConfiguration
-from dlt.sources.helpers.requests import Client
+from requests.auth import AuthBase
 
-from copilot_source.config import SourceSettings, check_url_scheme
+from copilot_source.config import SourceSettings, config_key
 from copilot_source.declarations import DOCS, NO_DATA_STATUSES
 from copilot_source.errors import RateLimited, Unreachable
 from copilot_source.github.ratelimit import RateLimiter, RateLimitInfo, is_rate_limited
-from copilot_source.github.redaction import redact, register_secret, safe_url
-from copilot_source.github.responses import error_for_response, github_message
+from copilot_source.github.redaction import redact, register_secret
+from copilot_source.github.responses import error_for_response, github_message, json_object
+from copilot_source.github.transport import (
+    DeadlineExceeded,
+    PeerRefused,
+    RetryingClient,
+    Transfer,
+    network_problem,
+    transfer,
+)
+from copilot_source.github.urls import (
+    Origin,
+    address_problem,
+    describe,
+    download_url_problem,
+    host_of,
+    origin,
+    parse,
+    token_url_problem,
+)
 
 USER_AGENT = "copilot-source (dlt source; +https://github.com/)"
 
-RETRY_STATUS = (500, 502, 503, 504)
 # a rate limit is retried this many times before the waiting ceiling is the only bound
 MAX_RATE_LIMIT_ATTEMPTS = 50
+# redirects a download may take to its file (the links point at a file host already)
+MAX_DOWNLOAD_REDIRECTS = 5
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 # "[Errno 111] Connection refused" inside the layers of text requests wraps around a socket error
 ERRNO_PATTERN = re.compile(r"\[Errno -?\d+\][^\"')]*")
 
 
-def _network_problem(exc: Exception) -> str:
-    """What went wrong on the way to a host, in words (requests folds it all into a few types)."""
-    text = str(exc)
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "the TLS handshake failed (a certificate problem, or a proxy intercepting TLS)"
-    if isinstance(exc, requests.exceptions.ProxyError):
-        return "the proxy refused or failed the connection"
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "the connection timed out"
-    if any(s in text for s in ("NameResolutionError", "Failed to resolve", "Name or service not known", "getaddrinfo")):
-        return "the host name does not resolve (DNS)"
-    if "refused" in text.lower():
-        return "the connection was refused"
-    if "reset" in text.lower() or "aborted" in text.lower():
-        return "the connection was dropped"
-    return "the connection failed"
+class _Bearer(AuthBase):
+    """The token, as requests applies auth: explicit, so a ~/.netrc entry never replaces it."""
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._header
+        return request
+
+
+class _NoAuth(AuthBase):
+    """No credential at all on downloads, not even one requests would take from ~/.netrc."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.pop("Authorization", None)
+        return request
 
 
 def _connection_error(exc: Exception, url: str, endpoint: str) -> Unreachable:
-    host = urlsplit(url).hostname or url
+    host = host_of(url)
     reason = ERRNO_PATTERN.search(str(exc))
     detail = reason.group(0) if reason else redact(str(exc))[:300]
     return Unreachable(
-        f"Could not reach {host} for {endpoint}: {_network_problem(exc)} ({type(exc).__name__}: {detail}).",
+        f"Could not reach {host} for {endpoint}: {network_problem(exc)} ({type(exc).__name__}: {detail}).",
         f"Check the network, DNS, proxy (HTTPS_PROXY) and TLS settings for {host}, and"
         " `base_url` under [sources.copilot].",
         docs_url=DOCS["troubleshooting"],
         endpoint=endpoint,
+    )
+
+
+def deadline_error(what: str, host: str, seconds: float, key: str) -> Unreachable:
+    """A transfer that did not finish in time: a server trickling its answer, or a far too slow link."""
+    return Unreachable(
+        f"{host} did not finish sending {what} within {seconds:g} s; the transfer was stopped.",
+        f"If the network is merely slow, raise {config_key(key)}; a server that trickles its answer"
+        " is stopped by it on purpose.",
+        docs_url=DOCS["troubleshooting"],
+        endpoint=what,
     )
 
 
@@ -77,20 +112,15 @@ class GitHubClient:
 
     def __init__(self, settings: SourceSettings) -> None:
         self.settings = settings
-        self.api_host = urlsplit(settings.base_url).netloc
+        # validated by `validate_settings`: the one scheme, host and port the token is sent to
+        self.api_origin: Origin = origin(parse(settings.base_url))
         register_secret(settings.access_token)
-        self._auth = f"Bearer {settings.access_token}"
+        self._auth = _Bearer(settings.access_token)
         self.limiter = RateLimiter(settings.rate_limit_max_wait, settings.rate_limit_min_wait)
-        self._api = self._retrying_client()
-        self._files = self._retrying_client()
+        self._api = RetryingClient(settings.api_deadline)
+        self._files = RetryingClient(settings.download_deadline)
         runtime = _runtime()
         self._backoff = (float(runtime.request_backoff_factor), float(runtime.request_max_retry_delay))
-
-    @staticmethod
-    def _retrying_client() -> Client:
-        client = Client(raise_for_status=False, status_codes=RETRY_STATUS)
-        client.configure()  # dlt's [runtime] request_* settings
-        return client
 
     def retry_delay(self, attempt: int) -> float:
         """Backoff before retry `attempt` (1, 2, ...) of a download, as dlt backs off requests."""
@@ -101,23 +131,29 @@ class GitHubClient:
         return f"{self.settings.base_url}/{path.lstrip('/')}"
 
     def _send_api(self, url: str, params: Mapping[str, Any] | None, endpoint: str) -> requests.Response:
-        if urlsplit(url).netloc != self.api_host:
-            # pagination links must stay on the API host: the token goes nowhere else
+        problem = token_url_problem(url, self.api_origin)
+        if problem:
+            # pagination links must stay on the API's scheme, host and port: the token goes nowhere else
             raise Unreachable(
-                f"GitHub pointed {endpoint} at another host ({urlsplit(url).hostname}); the token"
-                " is only ever sent to the configured API host.",
-                "Check `base_url` under [sources.copilot].",
+                f"GitHub pointed {endpoint} at {describe(url)}, which the token is never sent to: {problem}.",
+                "Check `base_url` under [sources.copilot]: it must be the API host itself"
+                " (https://api.github.com, or https://api.<subdomain>.ghe.com), and no proxy may rewrite"
+                " GitHub's links.",
+                docs_url=DOCS["troubleshooting"],
                 endpoint=endpoint,
             )
         headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": self.settings.api_version,
             "User-Agent": USER_AGENT,
-            "Authorization": self._auth,
         }
         failure: Exception | None = None
         try:
-            return self._api.session.get(url, params=params, headers=headers, allow_redirects=False)
+            return self._api.session.get(url, params=params, headers=headers, auth=self._auth, allow_redirects=False)
+        except DeadlineExceeded as exc:
+            raise deadline_error(
+                f"its answer to {endpoint}", self.api_origin.host, exc.seconds, "api_deadline"
+            ) from None
         except requests.RequestException as exc:
             failure = exc
         # raised outside the except block, so no traceback chains the original exception text
@@ -139,7 +175,8 @@ class GitHubClient:
         params: Mapping[str, Any] | None = None,
         absent: tuple[int, ...] = NO_DATA_STATUSES,
     ) -> requests.Response | None:
-        """GET something that may not exist yet (a report day): None when GitHub answers `absent`."""
+        """GET something that may not exist yet (a report day): None when GitHub answers `absent`,
+        or a 200 whose body is only a message such as "Report is being generated"."""
         return self._get(path_or_url, endpoint, docs_url, params, absent)
 
     def _get(
@@ -158,6 +195,8 @@ class GitHubClient:
             self.limiter.observe(info)
             status = response.status_code
             if status == 200:
+                if json_object(response, endpoint, not_ready_allowed=bool(absent)) is None:
+                    return None
                 return response
             if status in absent:
                 return None
@@ -177,16 +216,67 @@ class GitHubClient:
             endpoint=endpoint,
         )
 
+    @contextmanager
+    def download(self, url: str, what: str) -> Iterator[tuple[requests.Response, Transfer]]:
+        """A signed report file's answer, its body not yet read, and the transfer that bounds
+        reading it (`download_deadline` for all hops and the body together)."""
+        with (
+            transfer(self.settings.download_deadline, address_problem) as bounded,
+            self.open_download(url, what) as response,
+        ):
+            yield response, bounded
+
     def open_download(self, url: str, what: str) -> requests.Response:
-        """Start streaming a signed report file: no Authorization header, ever."""
-        check_url_scheme(url, f"The download link for {what}")
+        """Start streaming a signed report file: no Authorization header, ever, and each redirect
+        followed only where a file may come from (see `urls.download_url_problem`)."""
+        previous: Origin | None = None
+        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
+            problem = download_url_problem(url, self.api_origin, previous)
+            if problem:
+                raise self._refused(url, what, problem, redirected=previous is not None)
+            try:
+                with transfer(self.settings.download_deadline, address_problem):
+                    response = self._send_file(url, what)
+            except PeerRefused as exc:
+                # the name resolved to an address no report file comes from
+                raise self._refused(url, what, str(exc), redirected=previous is not None) from None
+            location = response.headers.get("location")
+            if response.status_code not in REDIRECT_STATUSES or not location:
+                return response
+            response.close()
+            previous = origin(parse(url))
+            url = urljoin(url, location)
+        raise Unreachable(
+            f"Downloading {what} from {host_of(url)} took more than {MAX_DOWNLOAD_REDIRECTS} redirects.",
+            "A proxy or the file host is redirecting in a loop; run again later, or report it to GitHub support.",
+            docs_url=DOCS["troubleshooting"],
+            endpoint=what,
+        )
+
+    def _send_file(self, url: str, what: str) -> requests.Response:
         failure: Exception | None = None
         try:
             return self._files.session.get(
                 url,
                 headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip"},
+                auth=_NoAuth(),
                 stream=True,
+                allow_redirects=False,
             )
+        except DeadlineExceeded as exc:
+            raise deadline_error(what, host_of(url), exc.seconds, "download_deadline") from None
         except requests.RequestException as exc:
             failure = exc
-        raise _connection_error(failure, safe_url(url), what)
+        raise _connection_error(failure, url, what)
+
+    @staticmethod
+    def _refused(url: str, what: str, problem: str, redirected: bool) -> Unreachable:
+        how = "was redirected to" if redirected else "points at"
+        return Unreachable(
+            f"The download of {what} {how} {describe(url)}, where report files never come from: {problem}."
+            " It was not followed.",
+            "A proxy or gateway may be rewriting downloads: let this machine reach GitHub's file host"
+            " directly over HTTPS, or report the request id to GitHub support.",
+            docs_url=DOCS["troubleshooting"],
+            endpoint=what,
+        )

@@ -1,4 +1,5 @@
-"""What a failed GitHub API answer means: the one place that turns a status into an exception.
+"""What a GitHub API answer means: the one place that turns a status into an exception, and a
+200 into the JSON object it must hold (or "not yet available", or an error naming the endpoint).
 
 Rate limits are recognised in `ratelimit.py` and retried by the client before this is asked;
 what is left is a failure that names its cause and its fix.
@@ -7,7 +8,6 @@ what is left is a failure that names its cause and its fix.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
@@ -20,6 +20,7 @@ from copilot_source.errors import (
     Unreachable,
     metrics_disabled,
 )
+from copilot_source.github.urls import host_of
 
 ACCEPTED_SCOPES = ("manage_billing:copilot", "read:enterprise")
 
@@ -31,6 +32,61 @@ def github_message(response: requests.Response) -> str:
     except ValueError:
         return response.text[:200].strip()
     return str(body.get("message", "")) if isinstance(body, dict) else ""
+
+
+def _body_kind(response: requests.Response, body: Any) -> str:
+    if not response.content.strip():
+        return "an empty body"
+    if body is _NOT_JSON:
+        start = response.content.lstrip()[:15].lower()
+        if start.startswith((b"<!doctype", b"<html", b"<?xml", b"<")):
+            return "an HTML or XML page (often a proxy's or a captive portal's)"
+        return "text that is not JSON"
+    names = {list: "array", bool: "boolean", int: "number", float: "number", type(None): "null"}
+    return f"a JSON {names.get(type(body), 'value')}"
+
+
+_NOT_JSON = object()
+
+
+def json_object(response: requests.Response, endpoint: str, not_ready_allowed: bool) -> dict[str, Any] | None:
+    """The JSON object of a 200 answer. A bare JSON string ("Report is being generated") is None
+    where "not yet available" is a possible answer; any other body is an error naming `endpoint`."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = _NOT_JSON
+    if isinstance(body, dict):
+        return body
+    if isinstance(body, str) and not_ready_allowed:
+        return None
+    said = f" GitHub said: {body[:200]!r}." if isinstance(body, str) else ""
+    raise Unreachable(
+        f"GitHub answered {endpoint} with {_body_kind(response, body)} instead of a JSON object"
+        f" (status 200, Content-Type {response.headers.get('content-type') or 'none'}).{said}",
+        "A proxy between this machine and GitHub may be answering in its place: check HTTPS_PROXY"
+        " and `base_url` under [sources.copilot]; if GitHub itself answers so, run again later.",
+        request_id=response.headers.get("x-github-request-id"),
+        docs_url=DOCS["troubleshooting"],
+        endpoint=endpoint,
+    )
+
+
+def report_links(response: requests.Response, endpoint: str) -> list[str]:
+    """The signed file links of a report answer: a list of strings, possibly empty."""
+    body = json_object(response, endpoint, not_ready_allowed=False) or {}
+    links = body.get("download_links")
+    if links is None:
+        return []
+    if not isinstance(links, list) or not all(isinstance(link, str) for link in links):
+        raise Unreachable(
+            f"GitHub answered {endpoint} with `download_links` that are not a list of URLs.",
+            "Run again later; if it persists, report the request id to GitHub support.",
+            request_id=response.headers.get("x-github-request-id"),
+            docs_url=DOCS["troubleshooting"],
+            endpoint=endpoint,
+        )
+    return links
 
 
 def _scopes(value: str | None) -> list[str]:
@@ -105,7 +161,7 @@ def error_for_response(response: requests.Response, endpoint: str, docs_url: str
             **common,
         )
     if 300 <= status < 400:
-        target = urlsplit(response.headers.get("location", "")).hostname or "unknown host"
+        target = host_of(response.headers.get("location", ""))
         return Unreachable(
             f"GitHub redirected {endpoint} ({status}) to {target}; the token is never sent across"
             " redirects, so the request was not followed.",

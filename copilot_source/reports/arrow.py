@@ -99,7 +99,14 @@ def _parse(chunk: bytes, text_fields: Sequence[str]) -> pa.Table:
     schema = pa.schema([(name, pa.string()) for name in text_fields])
     options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
     threads = pj.ReadOptions(use_threads=len(chunk) > THREADED_PARSE_BYTES)
-    return pj.read_json(pa.BufferReader(pa.py_buffer(chunk)), read_options=threads, parse_options=options)
+    try:
+        return pj.read_json(pa.BufferReader(pa.py_buffer(chunk)), read_options=threads, parse_options=options)
+    except pa.ArrowInvalid as exc:
+        if "straddling" not in str(exc):
+            raise
+    # a line longer than pyarrow's block (1 MB): the chunk as one block
+    whole = pj.ReadOptions(use_threads=False, block_size=len(chunk) + 1)
+    return pj.read_json(pa.BufferReader(pa.py_buffer(chunk)), read_options=whole, parse_options=options)
 
 
 def parse_chunk(chunk: bytes) -> pa.Table:

@@ -2,47 +2,48 @@
 
 A day is only handed on once all of its files are complete: a truncated file is downloaded
 again, and an expired link (403 from the file host) is replaced by asking GitHub for fresh
-links. The files are streamed in chunks and never held in memory.
+links. The files are streamed in pieces and never held in memory; each is bounded in bytes,
+line length and time (`body.py`), and a file over a bound fails the run without a retry.
 """
 
 from __future__ import annotations
 
-import json
+import http.client
 import time
-import zlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from dlt.common import logger
 
-from copilot_source.declarations import Report
-from copilot_source.errors import Unreachable
-from copilot_source.github.client import GitHubClient
+from copilot_source.config import SourceSettings, config_key
+from copilot_source.declarations import DOCS, Report
+from copilot_source.errors import ReportDataError, Unreachable
+from copilot_source.github.client import GitHubClient, deadline_error
+from copilot_source.github.responses import report_links
+from copilot_source.github.transport import DeadlineExceeded
+from copilot_source.github.urls import host_of
+from copilot_source.reports.body import (
+    BadGzip,
+    LastLineCut,
+    Limits,
+    OverLimit,
+    Truncated,
+    UnknownEncoding,
+    save_body,
+)
 from copilot_source.reports.layout import bad_line_error
 
-STREAM_CHUNK = 1 << 20
 DOWNLOAD_ATTEMPTS = 5
 LINK_REFRESHES = 3
-GZIP_MAGIC = b"\x1f\x8b"
+# what a transfer that broke off mid-body raises, below requests
+TRANSFER_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 
 
 class LinkExpired(Exception):
     """The file host refused a signed link: ask GitHub for fresh ones."""
-
-
-class Truncated(Exception):
-    """A file arrived incomplete."""
-
-
-class LastLineCut(Truncated):
-    """The file's last line does not parse: cut in transfer, or bad data if it always arrives so."""
-
-    def __init__(self, line: int) -> None:
-        super().__init__("the last line is cut off")
-        self.line = line
 
 
 @dataclass
@@ -62,84 +63,61 @@ class ReportDay:
             path.unlink(missing_ok=True)
 
 
-def _last_line_is_json(path: Path) -> bool:
-    """A cut-off file ends in the middle of a line: its last line does not parse."""
-    size = path.stat().st_size
-    if size == 0:
-        return True
-    with open(path, "rb") as file:
-        file.seek(max(0, size - (1 << 20)))
-        tail = file.read().rstrip(b"\r\n")
-    if not tail:
-        return True
-    last = tail.rsplit(b"\n", 1)[-1]
-    if not last.strip():
-        return True
-    try:
-        json.loads(last)
-    except ValueError:
-        return False
-    return True
+def limits(settings: SourceSettings) -> Limits:
+    return Limits(settings.max_download_bytes, settings.max_line_bytes)
 
 
-def _last_line_number(path: Path) -> int:
-    """The number of the file's last non-empty line (only needed when that line is bad)."""
-    last = 0
-    with open(path, "rb") as file:
-        for number, raw in enumerate(file, start=1):
-            if raw.strip():
-                last = number
-    return last
-
-
-def _write_body(response: requests.Response, target: Path) -> None:
-    """Stream the body to `target`, undoing Content-Encoding (requests) and a gzip body (here)."""
-    announced = response.headers.get("content-length")
-    encoded = response.headers.get("content-encoding", "").lower() not in ("", "identity")
-    received = 0
-    inflater: zlib._Decompress | None = None
-    with open(target, "wb") as out:
-        for index, piece in enumerate(response.iter_content(STREAM_CHUNK)):
-            received += len(piece)
-            if index == 0 and piece[:2] == GZIP_MAGIC:
-                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            out.write(inflater.decompress(piece) if inflater else piece)
-        if inflater is not None:
-            out.write(inflater.flush())
-            if not inflater.eof:
-                raise Truncated("the gzip stream ended early")
-    if announced and not encoded and received != int(announced):
-        raise Truncated(f"{received} of {announced} bytes")
-    if not _last_line_is_json(target):
-        raise LastLineCut(_last_line_number(target))
+def _over_limit(exc: OverLimit, what: str, host: str) -> ReportDataError:
+    if exc.kind == "line":
+        cause = f"{what} from {host} has a line longer than {exc.limit} bytes"
+        key = "max_line_bytes"
+    else:
+        cause = f"{what} from {host} is larger than {exc.limit} bytes ({exc.kind})"
+        key = "max_download_bytes"
+    return ReportDataError(
+        f"{cause}; the download was stopped and nothing of this run was loaded.",
+        f"If the file is genuine (a very large enterprise), raise {config_key(key)}; a file host"
+        " sending an endless or bomb-like body is stopped by it on purpose.",
+        docs_url=DOCS["troubleshooting"],
+        endpoint=what,
+    )
 
 
 def download_file(client: GitHubClient, url: str, target: Path, what: str) -> None:
     """Download one signed link to `target`, retrying truncated and dropped transfers."""
-    host = urlsplit(url).hostname
+    host = host_of(url)
+    bounds = limits(client.settings)
     problem = ""
     cut_lines: list[int] = []
     for attempt in range(DOWNLOAD_ATTEMPTS):
         if attempt:
             time.sleep(client.retry_delay(attempt))
-        response = client.open_download(url, what)
-        with response:
+        failure: Exception | None = None
+        with client.download(url, what) as (response, bounded):
             status = response.status_code
             if status in (401, 403, 404, 410):
                 raise LinkExpired(f"{status} from {host}")
             if status != 200:
                 problem = f"{host} answered {status}"
-                continue
-            try:
-                _write_body(response, target)
-                return
-            except LastLineCut as exc:
-                problem = f"the file arrived truncated ({exc})"
-                cut_lines.append(exc.line)
-            except Truncated as exc:
-                problem = f"the file arrived truncated ({exc})"
-            except (requests.RequestException, zlib.error, OSError) as exc:
-                problem = f"the transfer failed ({type(exc).__name__})"
+            else:
+                try:
+                    save_body(response, target, bounds, bounded)
+                    return
+                except LastLineCut as exc:
+                    problem = f"the file arrived truncated ({exc})"
+                    cut_lines.append(exc.line)
+                except Truncated as exc:
+                    problem = f"the file arrived truncated ({exc})"
+                except (DeadlineExceeded, OverLimit, BadGzip, UnknownEncoding) as exc:
+                    failure = exc
+                except TRANSFER_ERRORS as exc:
+                    if bounded.expired:
+                        failure = DeadlineExceeded(bounded.seconds)
+                    else:
+                        problem = f"the transfer failed ({type(exc).__name__})"
+        if failure is not None:
+            # outside the except blocks: no traceback chains the transfer's own exception text
+            raise _failed(failure, what, host)
         if attempt + 1 < DOWNLOAD_ATTEMPTS:
             logger.warning(f"Downloading {what} from {host}: {problem}; retrying.")
     if len(cut_lines) == DOWNLOAD_ATTEMPTS and len(set(cut_lines)) == 1:
@@ -148,6 +126,28 @@ def download_file(client: GitHubClient, url: str, target: Path, what: str) -> No
     raise Unreachable(
         f"Could not download {what} from {host} after {DOWNLOAD_ATTEMPTS} attempts: {problem}.",
         f"Check the network path to {host} (proxies may cut long downloads) and run again.",
+    )
+
+
+def _failed(exc: Exception, what: str, host: str) -> Exception:
+    """The one-line error for a download that must not be retried."""
+    if isinstance(exc, DeadlineExceeded):
+        return deadline_error(what, host, exc.seconds, "download_deadline")
+    if isinstance(exc, OverLimit):
+        return _over_limit(exc, what, host)
+    if isinstance(exc, UnknownEncoding):
+        return Unreachable(
+            f"{host} sent {what} with Content-Encoding {str(exc)!r}, which the source did not ask for"
+            " (it accepts gzip only).",
+            "A proxy may be re-encoding downloads: let this machine reach the file host directly.",
+            docs_url=DOCS["troubleshooting"],
+            endpoint=what,
+        )
+    return ReportDataError(
+        f"{what} from {host} is not a valid gzip body: {exc}.",
+        "The day was not loaded and the cursor did not move past it. Run again later (GitHub may"
+        " correct the file), or show GitHub support the report day and file.",
+        endpoint=what,
     )
 
 
@@ -163,7 +163,7 @@ def fetch_report_day(
         )
         if response is None:
             return None
-        links = response.json().get("download_links") or []
+        links = report_links(response, endpoint)
         result = ReportDay(report, day, request_id=response.headers.get("x-github-request-id"))
         result.files = [folder / f"{report.report}-{day}-{i}.ndjson" for i in range(len(links))]
         try:
