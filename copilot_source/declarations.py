@@ -20,6 +20,7 @@ DOCS = {
     "troubleshooting": "https://docs.github.com/rest/using-the-rest-api/troubleshooting-the-rest-api",
     "metrics_policy": "https://docs.github.com/enterprise-cloud@latest/copilot/how-tos/administer-copilot/manage-for-enterprise/manage-enterprise-policies",
     "usage_metrics": "https://docs.github.com/enterprise-cloud@latest/rest/copilot/copilot-usage-metrics",
+    "apps": "https://docs.github.com/apps/creating-github-apps/authenticating-with-a-github-app/authenticating-as-a-github-app-installation",
 }
 
 # GitHub keeps usage reports for one year; a day becomes available two to three full UTC days

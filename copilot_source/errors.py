@@ -96,18 +96,36 @@ METRICS_POLICY_DOCS = "https://docs.github.com/enterprise-cloud@latest/copilot/h
 
 
 def metrics_disabled(
-    what_happened: str, *, request_id: str | None = None, endpoint: str | None = None
+    what_happened: str,
+    *,
+    scope: str = "enterprise",
+    request_id: str | None = None,
+    endpoint: str | None = None,
 ) -> MetricsDisabled:
     """The one explanation of a switched-off 'Copilot usage metrics' policy, after what was seen."""
+    if scope == "organization":
+        cause = (
+            " The 'Copilot usage metrics' policy is probably not enabled for the organization (by its"
+            " enterprise, or by the organization itself when it has no enterprise), or the token lacks"
+            " 'Organization Copilot metrics' (or `read:org`), or Copilot was first used less than three"
+            " days ago."
+        )
+        fix = (
+            "An owner enables 'Copilot usage metrics' (enterprise: AI controls > Copilot; standalone"
+            " organization: Settings > Copilot > Policies); reports then appear for the following days."
+        )
+    else:
+        cause = (
+            " The enterprise's 'Copilot usage metrics' policy is probably not 'Enabled everywhere' (or the"
+            " token's user lacks the 'View Enterprise Copilot Metrics' permission, or Copilot was first"
+            " used less than three days ago)."
+        )
+        fix = (
+            "An enterprise owner sets Enterprise settings > AI controls > Copilot > 'Copilot usage"
+            " metrics' to 'Enabled everywhere'; reports then appear for the following days."
+        )
     return MetricsDisabled(
-        f"{what_happened} The enterprise's 'Copilot usage metrics' policy is probably not 'Enabled"
-        " everywhere' (or the token's user lacks the 'View Enterprise Copilot Metrics' permission, or"
-        " Copilot was first used less than three days ago).",
-        "An enterprise owner sets Enterprise settings > AI controls > Copilot > 'Copilot usage"
-        " metrics' to 'Enabled everywhere'; reports then appear for the following days.",
-        request_id=request_id,
-        docs_url=METRICS_POLICY_DOCS,
-        endpoint=endpoint,
+        f"{what_happened}{cause}", fix, request_id=request_id, docs_url=METRICS_POLICY_DOCS, endpoint=endpoint
     )
 
 

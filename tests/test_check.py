@@ -121,7 +121,7 @@ def test_each_failure_gets_its_code_request_id_and_docs(isolated_dlt: Path, code
         assert "[repo, read:org]" in failed[0]
         assert f"[{ACCEPTED_SCOPES}]" in failed[0]
         assert "classic" in failed[0]
-        assert "Fine-grained tokens do not work" in failed[0]
+        assert "fine-grained tokens cannot read enterprise endpoints" in failed[0]
     if code == "rate_limited":
         # the fake's budget resets 900 s after it was spent; the check says when
         reset = int(started + 900)

@@ -25,8 +25,9 @@ from requests.auth import AuthBase
 from copilot_source.config import SourceSettings, config_key
 from copilot_source.declarations import DOCS, NO_DATA_STATUSES
 from copilot_source.errors import RateLimited, Unreachable
+from copilot_source.github.auth import Credentials, PersonalToken, bad_app_key
 from copilot_source.github.ratelimit import RateLimiter, RateLimitInfo, is_rate_limited
-from copilot_source.github.redaction import redact, register_secret
+from copilot_source.github.redaction import redact
 from copilot_source.github.responses import error_for_response, github_message, json_object
 from copilot_source.github.transport import (
     DeadlineExceeded,
@@ -61,12 +62,23 @@ ERRNO_PATTERN = re.compile(r"\[Errno -?\d+\][^\"')]*")
 class _Bearer(AuthBase):
     """The token, as requests applies auth: explicit, so a ~/.netrc entry never replaces it."""
 
-    def __init__(self, token: str) -> None:
-        self._header = f"Bearer {token}"
+    def __init__(self, header: str) -> None:
+        self.header = header
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self._header
+        request.headers["Authorization"] = self.header
         return request
+
+
+def scope_of(url: str) -> tuple[str, str] | None:
+    """("enterprise", slug) or ("organization", login) from an API URL's path; None for others."""
+    segments = [s for s in (parse(url).path or "").split("/") if s]
+    for index, segment in enumerate(segments[:-1]):
+        if segment == "enterprises":
+            return "enterprise", segments[index + 1]
+        if segment in ("orgs", "organizations"):
+            return "organization", segments[index + 1]
+    return None
 
 
 class _NoAuth(AuthBase):
@@ -101,6 +113,11 @@ def deadline_error(what: str, host: str, seconds: float, key: str) -> Unreachabl
     )
 
 
+def _said(response: requests.Response) -> str:
+    message = github_message(response)
+    return f" GitHub said: {message!r}." if message else ""
+
+
 @with_config(spec=RuntimeConfiguration)
 def _runtime(config: RuntimeConfiguration = dlt.config.value) -> RuntimeConfiguration:
     """dlt's `[runtime]` settings, whose `request_*` values govern every retry."""
@@ -110,17 +127,22 @@ def _runtime(config: RuntimeConfiguration = dlt.config.value) -> RuntimeConfigur
 class GitHubClient:
     """Requests to one enterprise's API host, with GitHub's rate-limit rules applied."""
 
-    def __init__(self, settings: SourceSettings) -> None:
+    def __init__(self, settings: SourceSettings, credentials: Credentials | None = None) -> None:
         self.settings = settings
         # validated by `validate_settings`: the one scheme, host and port the token is sent to
         self.api_origin: Origin = origin(parse(settings.base_url))
-        register_secret(settings.access_token)
-        self._auth = _Bearer(settings.access_token)
+        if credentials is None:
+            assert settings.access_token, "validate_settings requires a token or a GitHub App"
+            credentials = PersonalToken(settings.access_token)
+        self.credentials = credentials
         self.limiter = RateLimiter(settings.rate_limit_max_wait, settings.rate_limit_min_wait)
         self._api = RetryingClient(settings.api_deadline)
         self._files = RetryingClient(settings.download_deadline)
         runtime = _runtime()
         self._backoff = (float(runtime.request_backoff_factor), float(runtime.request_max_retry_delay))
+
+    def _kind(self, scope: tuple[str, str] | None) -> str | None:
+        return self.credentials.kind(*scope) if scope else None
 
     def retry_delay(self, attempt: int) -> float:
         """Backoff before retry `attempt` (1, 2, ...) of a download, as dlt backs off requests."""
@@ -130,7 +152,22 @@ class GitHubClient:
     def api_url(self, path: str) -> str:
         return f"{self.settings.base_url}/{path.lstrip('/')}"
 
-    def _send_api(self, url: str, params: Mapping[str, Any] | None, endpoint: str) -> requests.Response:
+    def _authorization(self, url: str, endpoint: str) -> str:
+        """The Authorization header for `url`: the PAT, or the installation token of its scope."""
+        scope = scope_of(url)
+        if scope is None:
+            raise AssertionError(f"{endpoint}: an API path outside an enterprise or organization")
+        return self.credentials.authorization(*scope)
+
+    def _send_api(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        endpoint: str,
+        authorization: str,
+        method: str = "GET",
+        body: Mapping[str, Any] | None = None,
+    ) -> requests.Response:
         problem = token_url_problem(url, self.api_origin)
         if problem:
             # pagination links must stay on the API's scheme, host and port: the token goes nowhere else
@@ -149,7 +186,15 @@ class GitHubClient:
         }
         failure: Exception | None = None
         try:
-            return self._api.session.get(url, params=params, headers=headers, auth=self._auth, allow_redirects=False)
+            return self._api.session.request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers=headers,
+                auth=_Bearer(authorization),
+                allow_redirects=False,
+            )
         except DeadlineExceeded as exc:
             raise deadline_error(
                 f"its answer to {endpoint}", self.api_origin.host, exc.seconds, "api_deadline"
@@ -188,18 +233,66 @@ class GitHubClient:
         absent: tuple[int, ...],
     ) -> requests.Response | None:
         url = path_or_url if "://" in path_or_url else self.api_url(path_or_url)
+        response = self._request("GET", url, endpoint, docs_url, params=params, accept=(200, *absent))
+        if response.status_code in absent:
+            return None
+        if json_object(response, endpoint, not_ready_allowed=bool(absent)) is None:
+            return None
+        return response
+
+    def get_json(
+        self, path_or_url: str, endpoint: str, docs_url: str, params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """GET an API resource whose answer must be a JSON object."""
+        response = self.get(path_or_url, endpoint, docs_url, params)
+        found = json_object(response, endpoint, not_ready_allowed=False)
+        assert found is not None
+        return found
+
+    def post_json(
+        self, path: str, body: Mapping[str, Any], endpoint: str, docs_url: str, accept: tuple[int, ...] = (409,)
+    ) -> tuple[int, Any]:
+        """POST a JSON body; the status and JSON answer of a 2xx or of a status in `accept`."""
+        response = self._request(
+            "POST", self.api_url(path), endpoint, docs_url, body=body, accept=(200, 201, 202, *accept)
+        )
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, None
+
+    def app_request(self, method: str, path: str, jwt: str, endpoint: str) -> Any:
+        """A GitHub App's own request (its installations, an installation token), signed by its JWT."""
+        response = self._request(
+            method, self.api_url(path), endpoint, DOCS["apps"], authorization=f"Bearer {jwt}", accept=(200, 201)
+        )
+        return json_object(response, endpoint, not_ready_allowed=False)
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        docs_url: str,
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        authorization: str | None = None,
+        accept: tuple[int, ...] = (200,),
+    ) -> requests.Response:
+        """Send under GitHub's rate-limit rules; a status outside `accept` raises what explains it.
+
+        A 401 with an installation token that expired under way is retried once with a new one.
+        """
+        renewed = False
         for attempt in range(MAX_RATE_LIMIT_ATTEMPTS):
+            header = authorization or self._authorization(url, endpoint)
             self.limiter.before_request()
-            response = self._send_api(url, params, endpoint)
+            response = self._send_api(url, params, endpoint, header, method, body)
             info = RateLimitInfo.from_headers(response.headers)
             self.limiter.observe(info)
             status = response.status_code
-            if status == 200:
-                if json_object(response, endpoint, not_ready_allowed=bool(absent)) is None:
-                    return None
+            if status in accept:
                 return response
-            if status in absent:
-                return None
             if is_rate_limited(status, info, github_message(response)):
                 try:
                     self.limiter.on_rate_limited(info, attempt, endpoint)
@@ -207,7 +300,14 @@ class GitHubClient:
                     request_id = response.headers.get("x-github-request-id")
                     raise exc.annotate(request_id=request_id, endpoint=endpoint) from None
                 continue
-            raise error_for_response(response, endpoint, docs_url)
+            scope = scope_of(url)
+            if status == 401 and authorization is None and scope and not renewed:
+                renewed = True
+                if self.credentials.renew(*scope, header):
+                    continue
+            if status == 401 and authorization is not None:
+                raise bad_app_key(endpoint, _said(response))
+            raise error_for_response(response, endpoint, docs_url, scope=scope, kind=self._kind(scope))
         raise RateLimited(
             f"GitHub rate-limited {endpoint} {MAX_RATE_LIMIT_ATTEMPTS} times in a row.",
             "Run again later, or lower `concurrency` under [sources.copilot].",

@@ -20,9 +20,8 @@ from copilot_source.errors import (
     Unreachable,
     metrics_disabled,
 )
+from copilot_source.github.auth import FINE_GRAINED, INSTALLATION
 from copilot_source.github.urls import host_of
-
-ACCEPTED_SCOPES = ("manage_billing:copilot", "read:enterprise")
 
 
 def github_message(response: requests.Response) -> str:
@@ -93,70 +92,136 @@ def _scopes(value: str | None) -> list[str]:
     return [s.strip() for s in (value or "").split(",") if s.strip()]
 
 
-def _forbidden(response: requests.Response, endpoint: str, docs_url: str, said: str) -> CopilotSourceError:
-    """A 403 that is not a rate limit: a missing scope, a non-classic token, a role, or the policy."""
-    common: dict[str, Any] = dict(request_id=response.headers.get("x-github-request-id"), endpoint=endpoint)
-    token_fix = (
-        "Use a classic personal access token with `manage_billing:copilot` or `read:enterprise`,"
-        " held by an enterprise owner or billing manager. Fine-grained tokens do not work for"
-        " enterprise endpoints."
+# classic token scopes each scope's endpoints accept, and who must hold the token (GitHub's docs)
+CLASSIC_SCOPES = {
+    "enterprise": ("manage_billing:copilot", "read:enterprise"),
+    "organization": ("manage_billing:copilot", "read:org"),
+}
+ROLES = {
+    "enterprise": "an enterprise owner or billing manager",
+    "organization": "an organization owner (or a custom role that may view Copilot metrics)",
+}
+
+
+def token_fix(scope: str) -> str:
+    """What to authenticate with, for one scope's endpoints."""
+    if scope == "organization":
+        return (
+            "Use a classic personal access token with `read:org` and `manage_billing:copilot` held by an"
+            " organization owner; or a fine-grained token (or GitHub App installed on the organization) with"
+            " the organization permissions 'Organization Copilot metrics' and 'GitHub Copilot Business' (read)."
+        )
+    return (
+        "Use a classic personal access token with `manage_billing:copilot` or `read:enterprise`, held by an"
+        " enterprise owner or billing manager (fine-grained tokens cannot read enterprise endpoints), or a"
+        " GitHub App installed on the enterprise account with 'Enterprise Copilot metrics' (read)."
     )
-    accepted = _scopes(response.headers.get("x-accepted-oauth-scopes")) or list(ACCEPTED_SCOPES)
+
+
+def _where(scope: tuple[str, str] | None) -> tuple[str, str]:
+    """(scope kind, a phrase naming it) for messages; enterprise when the URL named none."""
+    if scope is None:
+        return "enterprise", "the enterprise"
+    return scope[0], f"{scope[0]} {scope[1]!r}"
+
+
+def _forbidden(
+    response: requests.Response,
+    endpoint: str,
+    docs_url: str,
+    said: str,
+    scope: tuple[str, str] | None,
+    kind: str | None,
+) -> CopilotSourceError:
+    """A 403 that is not a rate limit: a missing scope or permission, a token type, a role, the policy."""
+    common: dict[str, Any] = dict(request_id=response.headers.get("x-github-request-id"), endpoint=endpoint)
+    scope_kind, where = _where(scope)
+    if kind == FINE_GRAINED and scope_kind == "enterprise":
+        return InvalidPermissions(
+            f"GitHub refused {endpoint} (403): the token is a fine-grained personal access token, and GitHub"
+            f" refuses those at enterprise scope.{said}",
+            token_fix("enterprise"),
+            docs_url=DOCS["tokens"],
+            **common,
+        )
+    accepted = _scopes(response.headers.get("x-accepted-oauth-scopes")) or list(CLASSIC_SCOPES[scope_kind])
     if "x-oauth-scopes" in response.headers:
         has = _scopes(response.headers.get("x-oauth-scopes"))
         if not set(has) & set(accepted):
             return InvalidPermissions(
                 f"The token may not read {endpoint} (403): it has the scopes [{', '.join(has) or 'none'}],"
                 f" the endpoint accepts [{', '.join(accepted)}].{said}",
-                token_fix,
+                token_fix(scope_kind),
                 docs_url=DOCS["scopes"],
                 **common,
             )
     if "report" in endpoint:
-        return metrics_disabled(
-            f"GitHub refused {endpoint} (403) although the token may read the enterprise.{said}", **common
+        refused = f"GitHub refused {endpoint} (403) although the token may read {where}.{said}"
+        return metrics_disabled(refused, scope=scope_kind, **common)
+    if kind in (INSTALLATION, FINE_GRAINED):
+        return InvalidPermissions(
+            f"GitHub refused {endpoint} (403): the {kind} lacks a permission on {where}.{said}",
+            token_fix(scope_kind),
+            docs_url=docs_url,
+            **common,
         )
     if "x-oauth-scopes" not in response.headers:
         return InvalidPermissions(
             f"GitHub refused {endpoint} (403) and named no token scopes: the token is not a classic"
-            f" personal access token (fine-grained tokens cannot read enterprise endpoints).{said}",
-            token_fix,
+            f" personal access token.{said}",
+            token_fix(scope_kind),
             docs_url=DOCS["tokens"],
             **common,
         )
     return InvalidPermissions(
         f"GitHub refused {endpoint} (403) although the token has an accepted scope: its user is"
-        f" probably not an enterprise owner or billing manager.{said}",
-        "Use a token of an enterprise owner or billing manager (classic, with"
-        " `manage_billing:copilot` or `read:enterprise`).",
+        f" probably not {ROLES[scope_kind]} of {where}.{said}",
+        f"Use a token of {ROLES[scope_kind]}. {token_fix(scope_kind)}",
         docs_url=docs_url,
         **common,
     )
 
 
-def error_for_response(response: requests.Response, endpoint: str, docs_url: str) -> CopilotSourceError:
-    """Map a failed API response to the exception that explains it (rate limits excluded)."""
+def error_for_response(
+    response: requests.Response,
+    endpoint: str,
+    docs_url: str,
+    scope: tuple[str, str] | None = None,
+    kind: str | None = None,
+) -> CopilotSourceError:
+    """Map a failed API response to the exception that explains it (rate limits excluded).
+
+    `scope` is the enterprise or organization the URL names, `kind` the kind of token sent.
+    """
     status = response.status_code
     message = github_message(response)
     said = f" GitHub said: {message!r}." if message else ""
     common: dict[str, Any] = dict(request_id=response.headers.get("x-github-request-id"), endpoint=endpoint)
+    scope_kind, where = _where(scope)
     if status == 401:
+        if kind == INSTALLATION:
+            return InvalidCredentials(
+                f"GitHub rejected the GitHub App's installation token (401) on {endpoint}, also after asking"
+                f" for a new one: the App's installation on {where} may have been suspended or removed.{said}",
+                "Check the App's installation in the account's settings (Settings > GitHub Apps).",
+                docs_url=DOCS["apps"],
+                **common,
+            )
         return InvalidCredentials(
             f"GitHub rejected the token (401) on {endpoint}: it is wrong, expired or revoked.{said}",
-            "Create a new classic personal access token with `manage_billing:copilot` or"
-            " `read:enterprise` and store it as `access_token` under [sources.copilot]"
-            " (env SOURCES__COPILOT__ACCESS_TOKEN).",
+            f"Create a new token and store it as `access_token` under [sources.copilot]"
+            f" (env SOURCES__COPILOT__ACCESS_TOKEN). {token_fix(scope_kind)}",
             docs_url=DOCS["tokens"],
             **common,
         )
     if status == 403:
-        return _forbidden(response, endpoint, docs_url, said)
+        return _forbidden(response, endpoint, docs_url, said, scope, kind)
     if status == 404:
+        key = "organizations" if scope_kind == "organization" else "enterprise"
         return NoResource(
-            f"GitHub answered 404 for {endpoint}: the enterprise slug is wrong, or the token's"
-            " user is not an owner or billing manager of it (GitHub hides what you may not see).",
-            "Check `enterprise` under [sources.copilot] (the slug in"
-            " https://github.com/enterprises/<slug>) and that the token's user has that role.",
+            f"GitHub answered 404 for {endpoint}: {where} does not exist, or the token's user is not"
+            f" {ROLES[scope_kind]} of it (GitHub hides what you may not see).",
+            f"Check `{key}` under [sources.copilot] and that the token's user has that role.",
             docs_url=docs_url,
             **common,
         )
