@@ -27,7 +27,7 @@ from copilot_source.config import (
     validate_settings,
 )
 from copilot_source.declarations import REPORTS, RESOURCE_NAMES, Report
-from copilot_source.destinations import fit_day_merge, fit_file_format, fit_seat_history, parse_table_format
+from copilot_source.destinations import fit_day_merge, fit_file_format, fit_seat_history
 from copilot_source.errors import (
     ConfigurationError,
     CopilotSourceError,
@@ -186,8 +186,9 @@ def copilot_source(
         rate_limit_max_wait=rate_limit_max_wait,
         rate_limit_min_wait=rate_limit_min_wait,
         today=today,
+        table_format=table_format,
     )
-    fmt = parse_table_format(table_format)
+    fmt = settings.table_format
     requested_start = parse_day(start_date, "start_date")
     if requested_start and requested_start < settings.start_date:
         logger.warning(

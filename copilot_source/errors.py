@@ -135,6 +135,36 @@ class RunInProgress(CopilotSourceError):
     code = "run_in_progress"
 
 
+class Interrupted(CopilotSourceError):
+    """Ctrl-C (SIGINT) or SIGTERM stopped the run; the next run completes the data."""
+
+    code = "interrupted"
+
+
+class DiskFull(CopilotSourceError):
+    """A write failed for lack of space: a full disk, a quota, or a file-size limit."""
+
+    code = "disk_full"
+
+
+class NotWritable(CopilotSourceError):
+    """A folder or file the run must write to refuses it: permissions, a read-only disk, a file in the way."""
+
+    code = "not_writable"
+
+
+class DestinationLocked(CopilotSourceError):
+    """Another process holds the DuckDB file's write lock."""
+
+    code = "destination_locked"
+
+
+class MissingDependency(CopilotSourceError):
+    """A package the configured destination (or option) needs is not installed."""
+
+    code = "missing_dependency"
+
+
 class PipelineFailed(CopilotSourceError):
     """A failure the source cannot name more precisely (e.g. the destination refused a load)."""
 

@@ -23,9 +23,10 @@ from deltalake import DeltaTable
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from copilot_source.config import parse_table_format
 from copilot_source.demo.fake_github import FakeGitHub
 from copilot_source.demo.fake_github.data import BREAKDOWNS
-from copilot_source.destinations import merge_strategies, parse_table_format
+from copilot_source.destinations import merge_strategies
 from copilot_source.errors import ConfigurationError, find_source_error
 from tests.conftest import NEWEST, TODAY, make_pipeline, report_lines, run
 from tests.postgres import PostgresServer, running_postgres
