@@ -7,9 +7,14 @@ is redacted: it never holds a token or a signed download URL.
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 from copilot_source.github.redaction import redact
+
+# errnos of a local write that failed: the disk or the folder, not the network (a retry cannot help)
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+NOT_WRITABLE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST})
 
 
 class CopilotSourceError(Exception):
@@ -139,6 +144,8 @@ class Interrupted(CopilotSourceError):
     """Ctrl-C (SIGINT) or SIGTERM stopped the run; the next run completes the data."""
 
     code = "interrupted"
+    # the signal that stopped the run (SIGINT = 2); scripts exit with 128 + it
+    signum = 2
 
 
 class DiskFull(CopilotSourceError):

@@ -12,13 +12,12 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.common.pipeline import LoadInfo, get_dlt_pipelines_dir
 from dlt.common.runtime.collector_base import Collector
-from dlt.pipeline.exceptions import PipelineStepFailed
 
 from copilot_source import copilot_source
 from copilot_source.config import config_error_from_dlt
 from copilot_source.declarations import REPORTS
-from copilot_source.errors import ConfigurationError, CopilotSourceError, PipelineFailed, find_source_error
-from copilot_source.github.redaction import redact
+from copilot_source.errors import ConfigurationError, CopilotSourceError
+from copilot_source.ops.failures import explain
 from copilot_source.ops.recovery import recover_interrupted_load
 from copilot_source.ops.run_lock import pipeline_lock
 
@@ -95,11 +94,32 @@ def run_load(
 ) -> RunSummary:
     """Load the source (all or some resources) while holding the pipeline's run lock.
 
-    Raises `CopilotSourceError` with a clear message for every failure it can explain.
+    Raises `CopilotSourceError` for every failure, with its code and a one-line explanation
+    (`Interrupted` when Ctrl-C stopped a pipeline step; a KeyboardInterrupt elsewhere propagates).
     """
+    pipelines_dir = pipeline_args.get("pipelines_dir")
+    try:
+        pipelines_dir = pipelines_dir or get_dlt_pipelines_dir()
+        return _run_locked(pipelines_dir, pipeline_name, dataset_name, resources, source_args, progress, pipeline_args)
+    except CopilotSourceError:
+        raise
+    except Exception as exc:
+        where = f"the pipelines folder {pipelines_dir} or the destination" if pipelines_dir else None
+        raise explain(exc, where) from None
+
+
+def _run_locked(
+    pipelines_dir: str,
+    pipeline_name: str,
+    dataset_name: str,
+    resources: Sequence[str],
+    source_args: dict[str, Any] | None,
+    progress: str | Collector | None,
+    pipeline_args: dict[str, Any],
+) -> RunSummary:
     cap_duckdb_memory()
     # locked before the pipeline is even opened: opening it may write to its working folder
-    with pipeline_lock(pipeline_args.get("pipelines_dir") or get_dlt_pipelines_dir(), pipeline_name):
+    with pipeline_lock(pipelines_dir, pipeline_name):
         pipeline = dlt.pipeline(  # type: ignore[call-overload]
             pipeline_name=pipeline_name,
             dataset_name=dataset_name,
@@ -110,8 +130,7 @@ def run_load(
             raise ConfigurationError(
                 f"No destination is configured for pipeline {pipeline_name!r}.",
                 f"Set `destination_type` under [pipelines.{pipeline_name}] in .dlt/config.toml (the shipped"
-                f" file sets duckdb) or the env var PIPELINES__{pipeline_name.upper()}__DESTINATION_TYPE;"
-                " run from the folder that holds .dlt/.",
+                f" file sets duckdb) or the env var PIPELINES__{pipeline_name.upper()}__DESTINATION_TYPE.",
             )
         try:
             source = copilot_source(**(source_args or {}))
@@ -119,21 +138,10 @@ def run_load(
             raise config_error_from_dlt(exc) from None
         if resources:
             source = source.with_resources(*resources)
-        try:
-            recover_interrupted_load(pipeline)
-            info = pipeline.run(source)
-        except PipelineStepFailed as exc:
-            raise as_source_error(exc) from None
+        recover_interrupted_load(pipeline)
+        if pipeline.has_pending_data:
+            # a failed run left extracted packages: load them first, then read what is new, so that
+            # one run after a failure completes the data (dlt's run() would stop after the first)
+            pipeline.run()
+        info = pipeline.run(source)
     return summarize(pipeline, info)
-
-
-def as_source_error(exc: BaseException) -> CopilotSourceError:
-    found = find_source_error(exc)
-    if found is not None:
-        return found
-    step = getattr(exc, "step", "run")
-    return PipelineFailed(
-        f"The pipeline failed at step {step}: {redact(str(exc))[:2000]}",
-        "Fix the cause above and run again: completed load packages are kept, and the next run"
-        " finishes them before extracting new data.",
-    )

@@ -19,9 +19,12 @@ import requests
 from dlt.common import logger
 
 from copilot_source.declarations import Report
-from copilot_source.errors import Unreachable
+from copilot_source.errors import DISK_FULL_ERRNOS, NOT_WRITABLE_ERRNOS, Unreachable
 from copilot_source.github.client import GitHubClient
 from copilot_source.reports.layout import bad_line_error
+
+# a local write that failed: raised as it is, for the run to explain (disk full, not writable)
+LOCAL_WRITE = DISK_FULL_ERRNOS | NOT_WRITABLE_ERRNOS
 
 STREAM_CHUNK = 1 << 20
 DOWNLOAD_ATTEMPTS = 5
@@ -139,6 +142,9 @@ def download_file(client: GitHubClient, url: str, target: Path, what: str) -> No
             except Truncated as exc:
                 problem = f"the file arrived truncated ({exc})"
             except (requests.RequestException, zlib.error, OSError) as exc:
+                if not isinstance(exc, requests.RequestException) and getattr(exc, "errno", None) in LOCAL_WRITE:
+                    # writing the file failed: the disk, not the network (a retry cannot help)
+                    raise OSError(getattr(exc, "errno", None), getattr(exc, "strerror", None), str(target)) from None
                 problem = f"the transfer failed ({type(exc).__name__})"
         if attempt + 1 < DOWNLOAD_ATTEMPTS:
             logger.warning(f"Downloading {what} from {host}: {problem}; retrying.")
