@@ -374,6 +374,7 @@ def load_py(cwd: Path, fake: FakeGitHub) -> subprocess.CompletedProcess[str]:
     """`python pipelines/load.py` in `cwd`; the enterprise and token come from env vars, as in CI."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION", "PIPELINES__"))}
     env.update(
+        DLT_PROJECT_DIR=str(cwd),
         SOURCES__COPILOT__ENTERPRISE=fake.enterprise.slug,
         SOURCES__COPILOT__ACCESS_TOKEN=fake.token,
         SOURCES__COPILOT__BASE_URL=fake.api_url,
