@@ -19,7 +19,8 @@ from types import FrameType
 
 def _stopped_while_starting(signum: int, frame: FrameType | None) -> None:
     """Ctrl-C or SIGTERM while the libraries load: nothing began, so nothing to explain but that."""
-    sys.stderr.write(f"error: [interrupted] Stopped by signal {signum} before the check began.\n")
+    name = signal.Signals(signum).name
+    sys.stderr.write(f"error: [interrupted] Stopped by {name} before the check began. Fix: Run it again.\n")
     raise SystemExit(128 + signum)
 
 

@@ -223,6 +223,26 @@ def signal_once_downloading(signum: int) -> Factory:
     return make
 
 
+def catches(pid: int, signum: int) -> bool:
+    """Whether process `pid` has a handler for `signum` (Linux: the SigCgt mask in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (signum - 1)))
+    return False
+
+
+def signal_while_starting(project: Path, fake: FakeGitHub, stack: ExitStack) -> Run:
+    """Ctrl-C as soon as the script has its first handler, while its libraries are still loading."""
+
+    def send(process: subprocess.Popen[str]) -> None:
+        deadline = time.monotonic() + 60
+        while not catches(process.pid, signal.SIGTERM) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        process.send_signal(signal.SIGINT)
+
+    return Run(LOAD, during=send)
+
+
 @dataclass(frozen=True)
 class Case:
     breaks: Factory
@@ -350,6 +370,7 @@ CASES: dict[str, Case] = {
         says=("Ctrl-C", "the next run completes the data"),
         then_completes=True,
     ),
+    "load-ctrl-c-while-starting": Case(signal_while_starting, "interrupted", exit_code=130),
     "load-sigterm": Case(signal_once_downloading(signal.SIGTERM), "interrupted", exit_code=143, says=("SIGTERM",)),
 }
 

@@ -182,8 +182,9 @@ def _reported_error(exc: BaseException, where: str | None) -> CopilotSourceError
     if locked:
         return _destination_locked(locked)
     short = DUCKDB_SHORT_READ.search(text)
-    if short and _unfinished_duckdb(short):
-        return _unfinished_duckdb(short)
+    unfinished = _unfinished_duckdb(short) if short else None
+    if unfinished is not None:
+        return unfinished
     full = DISK_FULL_TEXT.search(text)
     if full:
         return _disk_full(_path_of(exc, text), full.group(0), where)
