@@ -13,9 +13,12 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
+from dlt.common.runtime.run_context import RunContext, switched_run_context
 
 from copilot_source.demo import DEMO_PIPELINE
 from copilot_source.demo.fake_github import FakeGitHub
+from copilot_source.ops.configured import configured_settings
 from tests.conftest import TODAY, TOKEN, report_lines
 from tests.failure_modes import tiny_enterprise
 from tests.scripts import CHECK, LOAD
@@ -115,3 +118,56 @@ def test_a_project_configured_in_its_files_alone_never_falls_back_to_the_demo(is
     assert "sources.copilot.enterprise in config.toml" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not list(project.glob("*.duckdb")) and list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("env", "files", "found"),
+    [
+        # the tests' day pin and the shipped files configure nothing
+        ({}, {"config.toml": "shipped"}, []),
+        ({"PIPELINES__GITHUB_COPILOT__DESTINATION_TYPE": "duckdb"}, {}, []),
+        # anything else does, in the environment or in the files
+        ({"SOURCES__COPILOT__BASE_URL": "https://api.octo.ghe.com"}, {}, ["env SOURCES__COPILOT__BASE_URL"]),
+        (
+            {"GITHUB_COPILOT__SOURCES__COPILOT__ENTERPRISE": "octo"},
+            {},
+            ["env GITHUB_COPILOT__SOURCES__COPILOT__ENTERPRISE"],
+        ),
+        (
+            {"PIPELINES__GITHUB_COPILOT__DESTINATION_TYPE": "postgres"},
+            {},
+            ["env PIPELINES__GITHUB_COPILOT__DESTINATION_TYPE"],
+        ),
+        (
+            {"DESTINATION__POSTGRES__CREDENTIALS": "postgresql://loader@db/analytics"},
+            {},
+            ["env DESTINATION__POSTGRES__CREDENTIALS"],
+        ),
+        (
+            {},
+            {"config.toml": "[sources.copilot]\nlookback_days = 3\n"},
+            ["sources.copilot.lookback_days in config.toml"],
+        ),
+        (
+            {},
+            {"secrets.toml": '[destination.postgres]\ncredentials = "postgresql://x@y/z"\n'},
+            ["destination in secrets.toml"],
+        ),
+        (
+            {},
+            {"config.toml": '[pipelines.github_copilot]\ndestination_type = "bigquery"\n'},
+            ["pipelines.github_copilot.destination_type in config.toml"],
+        ),
+    ],
+)
+def test_what_counts_as_configured(
+    isolated_dlt: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], files: dict[str, str], found: list[str]
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = isolated_dlt / ".dlt"
+    settings.mkdir()
+    for name, text in files.items():
+        (settings / name).write_text((ROOT / ".dlt" / "config.toml").read_text() if text == "shipped" else text)
+    with switched_run_context(RunContext(str(isolated_dlt))):
+        assert configured_settings("github_copilot") == found
