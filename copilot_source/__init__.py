@@ -31,7 +31,7 @@ from copilot_source.config import (
     validate_settings,
 )
 from copilot_source.declarations import REPORTS, RESOURCE_NAMES, Report
-from copilot_source.destinations import fit_day_merge, fit_file_format, fit_seat_history, parse_table_format
+from copilot_source.destinations import fit_day_merge, fit_file_format, fit_seat_history
 from copilot_source.errors import (
     ConfigurationError,
     CopilotSourceError,
@@ -203,10 +203,11 @@ def copilot_source(
         download_deadline=download_deadline,
         max_download_bytes=max_download_bytes,
         max_line_bytes=max_line_bytes,
+        table_format=table_format,
     )
     # recovery after a killed load and bounded DuckDB memory, for whatever pipeline runs the source
     guard_active_pipeline()
-    fmt = parse_table_format(table_format)
+    fmt = settings.table_format
     requested_start = parse_day(start_date, "start_date")
     if requested_start and requested_start < settings.start_date:
         logger.warning(

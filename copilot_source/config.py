@@ -6,9 +6,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
+from unicodedata import name as unicode_name
 
+from dlt.common import logger
 from dlt.common.configuration.exceptions import ConfigurationException, ConfigValueCannotBeCoercedException
+from dlt.common.schema.typing import TTableFormat
 
 from copilot_source.declarations import FIRST_REPORT_DAY, REPORT_RETENTION_DAYS, RESOURCE_NAMES
 from copilot_source.errors import ConfigurationError
@@ -33,6 +36,10 @@ DEFAULT_MAX_LINE_BYTES = 32 << 20
 
 SECTION = "sources.copilot"
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?$")
+# GitHub names its REST API versions by date (the `X-GitHub-Api-Version` header)
+API_VERSION_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# open table formats whose merges replace a day (dlt's Iceberg merge cannot delete rows)
+TABLE_FORMATS: tuple[TTableFormat, ...] = ("delta",)
 
 
 def config_key(key: str) -> str:
@@ -50,7 +57,8 @@ def earliest_report_day(today: date | None = None) -> date:
     return max(FIRST_REPORT_DAY, today - timedelta(days=REPORT_RETENTION_DAYS))
 
 
-def parse_day(value: Any, key: str) -> date | None:
+def parse_day(value: Any, key: str, name: str | None = None) -> date | None:
+    """A day from config (or, named by `name`, from the command line); None when unset."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -61,9 +69,82 @@ def parse_day(value: Any, key: str) -> date | None:
         return date.fromisoformat(str(value).strip())
     except ValueError:
         raise ConfigurationError(
-            f"{config_key(key)} is {value!r}, which is not a date.",
+            f"{name or config_key(key)} is {str(value)[:40]!r}, which is not a date.",
             "Write it as YYYY-MM-DD, e.g. 2026-01-31.",
         ) from None
+
+
+def first_control_character(value: str) -> str | None:
+    """How to name the first character that cannot go into an HTTP header, e.g. 'U+000D at position 11'."""
+    for position, char in enumerate(value, start=1):
+        if ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0:
+            return f"U+{ord(char):04X} at position {position}"
+    return None
+
+
+def check_token(access_token: Any) -> str:
+    """The bare token, or `ConfigurationError` saying what is wrong with it without showing it."""
+    if not access_token or not isinstance(access_token, str) or not access_token.strip():
+        raise ConfigurationError(
+            f"{config_key('access_token')} is not set.",
+            "Put a classic personal access token with `manage_billing:copilot` or `read:enterprise`"
+            " in .dlt/secrets.toml (see .dlt/example.secrets.toml), or run with --demo.",
+        )
+    token = access_token.strip(" ")
+    control = first_control_character(token)
+    if control:
+        raise ConfigurationError(
+            f"{config_key('access_token')} contains a control character ({control}), e.g. a line break.",
+            "Store the token on one line, without line breaks or other invisible characters.",
+        )
+    foreign = next(((n, c) for n, c in enumerate(token, start=1) if not c.isascii()), None)
+    if foreign is not None:
+        position, char = foreign
+        raise ConfigurationError(
+            f"{config_key('access_token')} contains the character {char!r} ({unicode_name(char, f'U+{ord(char):04X}')})"
+            f" at position {position}; GitHub tokens are plain ASCII letters, digits and underscores.",
+            "Copy the token again from GitHub into .dlt/secrets.toml or the env var as plain text: an editor or"
+            " chat tool may have replaced a character (e.g. a typographic quote).",
+        )
+    if token.lower().startswith(("bearer ", "token ")) or any(c.isspace() for c in token):
+        raise ConfigurationError(
+            f"{config_key('access_token')} contains spaces or an auth scheme prefix.",
+            "Store the bare token only, without 'Bearer ' or quotes.",
+        )
+    if "..." in token:
+        raise ConfigurationError(
+            f"{config_key('access_token')} is still the placeholder of .dlt/example.secrets.toml.",
+            "Replace it with a classic personal access token with `manage_billing:copilot` or `read:enterprise`.",
+        )
+    return token
+
+
+def check_api_version(api_version: Any) -> str:
+    """The `X-GitHub-Api-Version` header value: a date-named version, nothing that could split the header."""
+    text = str(api_version if api_version is not None else "").strip(" ")
+    if not text:
+        return DEFAULT_API_VERSION
+    control = first_control_character(text)
+    if control or not API_VERSION_PATTERN.match(text):
+        what = f"contains a control character ({control})" if control else f"is {text[:40]!r}"
+        raise ConfigurationError(
+            f"{config_key('api_version')} {what}, which is not a GitHub REST API version.",
+            f"Use a version date such as {DEFAULT_API_VERSION}, or remove the setting to use that default.",
+        )
+    return text
+
+
+def parse_table_format(value: Any) -> TTableFormat | None:
+    """The `table_format` source setting: unset, or an open table format we can merge into."""
+    if value is None or str(value).strip() == "":
+        return None
+    table_format = cast(TTableFormat, str(value).strip().lower())
+    if table_format not in TABLE_FORMATS:
+        raise ConfigurationError(
+            f"{config_key('table_format')} is {value!r}, which is not a table format this source loads.",
+            'Set it to "delta" to write Delta tables with the filesystem destination, or remove it.',
+        )
+    return table_format
 
 
 def parse_int(value: Any, key: str, low: int, high: int) -> int:
@@ -105,6 +186,8 @@ class SourceSettings:
     download_deadline: float = DEFAULT_DOWNLOAD_DEADLINE_SECONDS
     max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    # "delta" with the filesystem destination; None for databases and warehouses
+    table_format: TTableFormat | None = None
 
     @property
     def is_backfill(self) -> bool:
@@ -127,6 +210,7 @@ def validate_settings(
     download_deadline: Any = DEFAULT_DOWNLOAD_DEADLINE_SECONDS,
     max_download_bytes: Any = DEFAULT_MAX_DOWNLOAD_BYTES,
     max_line_bytes: Any = DEFAULT_MAX_LINE_BYTES,
+    table_format: Any = None,
 ) -> SourceSettings:
     """Check every value; raise `ConfigurationError` on the first bad one."""
     if not enterprise or not isinstance(enterprise, str):
@@ -140,18 +224,7 @@ def validate_settings(
             f"{config_key('enterprise')} is {enterprise!r}, which is not an enterprise slug.",
             "Use only the slug: `octo-corp` in https://github.com/enterprises/octo-corp.",
         )
-    if not access_token or not isinstance(access_token, str) or not access_token.strip():
-        raise ConfigurationError(
-            f"{config_key('access_token')} is not set.",
-            "Put a classic personal access token with `manage_billing:copilot` or `read:enterprise`"
-            " in .dlt/secrets.toml (see .dlt/example.secrets.toml), or run with --demo.",
-        )
-    token = access_token.strip()
-    if token.lower().startswith(("bearer ", "token ")) or any(c.isspace() for c in token):
-        raise ConfigurationError(
-            f"{config_key('access_token')} contains spaces or an auth scheme prefix.",
-            "Store the bare token only, without 'Bearer ' or quotes.",
-        )
+    token = check_token(access_token)
     base = str(base_url or "").strip().rstrip("/")
     if not base:
         raise ConfigurationError(f"{config_key('base_url')} is empty.", "Remove it to use https://api.github.com.")
@@ -166,11 +239,18 @@ def validate_settings(
     start = parse_day(start_date, "start_date")
     end = parse_day(end_date, "end_date")
     earliest = earliest_report_day(today)
+    newest = today - timedelta(days=1)
     if start is not None and start < FIRST_REPORT_DAY:
         raise ConfigurationError(
             f"{config_key('start_date')} is {start}, before {FIRST_REPORT_DAY}, the first day"
             " GitHub has usage reports for.",
             f"Set it to {FIRST_REPORT_DAY} or later, or remove it to load all GitHub still keeps.",
+        )
+    if start is not None and start > newest:
+        raise ConfigurationError(
+            f"{config_key('start_date')} is {start}, after {newest}, the newest day GitHub can have a"
+            " report for (the day before today, UTC): there is nothing to load from there.",
+            f"Set it to {newest} or earlier, or remove it to load all GitHub still keeps.",
         )
     if start is None or start < earliest:
         start = earliest
@@ -180,13 +260,17 @@ def validate_settings(
                 f"{config_key('end_date')} is {end}, before the start date {start}.",
                 "Give an end date on or after the start date.",
             )
-        if end >= today:
-            end = today - timedelta(days=1)
+        if end > newest:
+            logger.warning(
+                f"end_date {end} is in the future: loading up to {newest}, the newest day GitHub can have"
+                " a report for (the day before today, UTC)."
+            )
+            end = newest
     return SourceSettings(
         enterprise=slug,
         access_token=token,
         base_url=base,
-        api_version=str(api_version or "").strip() or DEFAULT_API_VERSION,
+        api_version=check_api_version(api_version),
         start_date=start,
         end_date=end,
         lookback_days=parse_int(lookback_days, "lookback_days", 0, REPORT_RETENTION_DAYS),
@@ -198,6 +282,7 @@ def validate_settings(
         download_deadline=float(parse_int(download_deadline, "download_deadline", 1, 86400)),
         max_download_bytes=parse_int(max_download_bytes, "max_download_bytes", 1024, 1 << 40),
         max_line_bytes=parse_int(max_line_bytes, "max_line_bytes", 1024, 1 << 31),
+        table_format=parse_table_format(table_format),
     )
 
 
@@ -211,7 +296,7 @@ def config_error_from_dlt(exc: ConfigurationException) -> ConfigurationError:
             "Correct the value, or remove it to use the default.",
         )
     return ConfigurationError(
-        f"The configuration under [{SECTION}] could not be read: {exc}",
+        f"The configuration under [{SECTION}] could not be read: {' '.join(str(exc).split())[:600]}",
         "Correct the value named above in .dlt/config.toml, .dlt/secrets.toml or the environment.",
     )
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any, cast
 
 import dlt
 from dlt.common import logger
@@ -25,25 +24,10 @@ from dlt.common.schema.typing import TTableFormat, TTableSchema, TWriteDispositi
 from copilot_source.config import config_key
 from copilot_source.errors import ConfigurationError
 
-# open table formats whose merges replace a day (dlt's Iceberg merge cannot delete rows)
-TABLE_FORMATS: tuple[TTableFormat, ...] = ("delta",)
 # the merge that replaces a re-read day (see `reports.MERGE`)
 DAY_MERGE = "cdc"
 SEAT_HISTORY_STRATEGY = "scd2"
 SEAT_SNAPSHOT: TWriteDispositionConfig = "replace"
-
-
-def parse_table_format(value: Any) -> TTableFormat | None:
-    """The `table_format` source setting: unset, or an open table format we can merge into."""
-    if value is None or str(value).strip() == "":
-        return None
-    table_format = cast(TTableFormat, str(value).strip().lower())
-    if table_format not in TABLE_FORMATS:
-        raise ConfigurationError(
-            f"{config_key('table_format')} is {value!r}, which is not a table format this source loads.",
-            'Set it to "delta" to write Delta tables with the filesystem destination, or remove it.',
-        )
-    return table_format
 
 
 def _destination_capabilities() -> tuple[str, DestinationCapabilitiesContext] | None:

@@ -7,9 +7,14 @@ is redacted: it never holds a token or a signed download URL.
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 from copilot_source.github.redaction import redact
+
+# errnos of a local write that failed: the disk or the folder, not the network (a retry cannot help)
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+NOT_WRITABLE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST})
 
 
 class CopilotSourceError(Exception):
@@ -157,6 +162,38 @@ class AnalyticsFailed(CopilotSourceError):
     """The analytics views could not be made, or the report has nothing to show."""
 
     code = "analytics_failed"
+
+
+class Interrupted(CopilotSourceError):
+    """Ctrl-C (SIGINT) or SIGTERM stopped the run; the next run completes the data."""
+
+    code = "interrupted"
+    # the signal that stopped the run (SIGINT = 2); scripts exit with 128 + it
+    signum = 2
+
+
+class DiskFull(CopilotSourceError):
+    """A write failed for lack of space: a full disk, a quota, or a file-size limit."""
+
+    code = "disk_full"
+
+
+class NotWritable(CopilotSourceError):
+    """A folder or file the run must write to refuses it: permissions, a read-only disk, a file in the way."""
+
+    code = "not_writable"
+
+
+class DestinationLocked(CopilotSourceError):
+    """Another process holds the DuckDB file's write lock."""
+
+    code = "destination_locked"
+
+
+class MissingDependency(CopilotSourceError):
+    """A package the configured destination (or option) needs is not installed."""
+
+    code = "missing_dependency"
 
 
 class PipelineFailed(CopilotSourceError):

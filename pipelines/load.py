@@ -4,114 +4,172 @@
     python pipelines/load.py --demo         # a built-in fake enterprise, no token needed
     python pipelines/load.py --resources users_1_day --start-date 2026-01-01 --end-date 2026-01-31
 
-The destination comes from `.dlt/config.toml` (DuckDB by default) or env vars, never from code.
+Settings come from the project's `.dlt/` (the folder that holds pipelines/, wherever the script is
+started from; DLT_PROJECT_DIR overrides it) and env vars, never from code; the DuckDB file is
+written there too. Failures print one line `error: [code] ...`; see docs/running.md.
 """
 
 from __future__ import annotations
 
-import argparse
+import signal
 import sys
-from datetime import timedelta
-from typing import Any
+from types import FrameType
 
-import dlt
 
-from copilot_source import RESOURCE_NAMES, CopilotSourceError
-from copilot_source.config import config_key, parse_day, utc_today, validate_resource_names
-from copilot_source.demo import DEMO_PIPELINE, demo_server
-from copilot_source.github.redaction import install_log_redaction
-from copilot_source.ops.runner import run_load
+def _stopped_while_starting(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C or SIGTERM while the libraries load: nothing began, so nothing to explain but that."""
+    name = signal.Signals(signum).name
+    sys.stderr.write(f"error: [interrupted] Stopped by {name} before the run began. Fix: Run it again.\n")
+    raise SystemExit(128 + signum)
+
+
+# before the imports below, which take a second or two: a Ctrl-C inside them is no traceback either
+signal.signal(signal.SIGINT, _stopped_while_starting)
+signal.signal(signal.SIGTERM, _stopped_while_starting)
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+from datetime import date, timedelta  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import dlt  # noqa: E402
+
+from copilot_source import RESOURCE_NAMES  # noqa: E402
+from copilot_source.config import config_key, parse_day, utc_today, validate_resource_names  # noqa: E402
+from copilot_source.demo import DEMO_PIPELINE, demo_server  # noqa: E402
+from copilot_source.errors import ConfigurationError  # noqa: E402
+from copilot_source.github.redaction import install_log_redaction  # noqa: E402
+from copilot_source.ops import cli  # noqa: E402
+from copilot_source.ops.configured import configured_settings  # noqa: E402
+from copilot_source.ops.runner import PIPELINE_NAME, run_load  # noqa: E402
+
+# the project: the folder that holds this script's folder, pipelines/
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def use_project_folder() -> Path:
+    """Read `.dlt/` from, and write the DuckDB file into, the project folder instead of the working
+    directory (dlt's default): a cron line without `cd` must load the configured data, not the demo."""
+    folder = Path(os.environ.get("DLT_PROJECT_DIR") or PROJECT).resolve()
+    os.environ["DLT_PROJECT_DIR"] = str(folder)
+    os.environ.setdefault("DLT_LOCAL_DIR", str(folder))
+    return folder
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.OneLineArgumentParser(
+        prog="pipelines/load.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--resources",
         help=f"comma-separated subset of: {', '.join(RESOURCE_NAMES)} (default: all)",
     )
     parser.add_argument("--start-date", help="backfill from this day (YYYY-MM-DD); the cursor is left alone")
-    parser.add_argument("--end-date", help="backfill up to this day (YYYY-MM-DD), included")
-    parser.add_argument("--demo", action="store_true", help="load a built-in fake enterprise served on loopback")
     parser.add_argument(
-        "--progress",
-        default="log",
-        choices=["log", "tqdm", "enlighten", "alive_progress", "none"],
-        help="dlt progress output (default: log)",
+        "--end-date", help="backfill up to this day (YYYY-MM-DD), included; a future day means up to yesterday"
     )
+    parser.add_argument("--demo", action="store_true", help="load a built-in fake enterprise served on loopback")
+    cli.add_progress_option(parser)
     return parser.parse_args(argv)
 
 
-def source_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Backfill options: either date turns the run into a one-off range load."""
+def run_today() -> date:
+    """The UTC day the source runs as: the clock's, unless `today` pins it (tests, exact reruns)."""
+    return parse_day(dlt.config.get("sources.copilot.today"), "today") or utc_today()
+
+
+def backfill_args(args: argparse.Namespace, today: date) -> dict[str, Any]:
+    """Either date turns the run into a one-off range load, up to yesterday at most."""
     if not (args.start_date or args.end_date):
         return {}
-    start = parse_day(args.start_date, "start_date")
-    end = parse_day(args.end_date, "end_date") or utc_today() - timedelta(days=1)
-    return {"start_date": start, "end_date": end}
+    newest = today - timedelta(days=1)
+    start = parse_day(args.start_date, "start_date", name="--start-date")
+    end = parse_day(args.end_date, "end_date", name="--end-date")
+    if start is not None and start > newest:
+        raise ConfigurationError(
+            f"--start-date {start} is after {newest}, the newest day GitHub can have a report for"
+            " (the day before today, UTC): there is nothing to load.",
+            f"Give {newest} or an earlier day.",
+        )
+    if end is not None and end > newest:
+        print(
+            f"note: --end-date {end} is in the future: loading up to {newest}, the newest day GitHub can have"
+            " a report for (the day before today, UTC).",
+            file=sys.stderr,
+        )
+    return {"start_date": start, "end_date": min(end or newest, newest)}
 
 
-def configured(key: str, secret: bool = False) -> bool:
-    """Whether `sources.copilot.<key>` is set in .dlt/ or the environment.
-
-    A secret is looked up through `dlt.secrets` only: dlt records every value read through
-    `dlt.config` in the pipeline trace (trace.pickle), in clear text.
-    """
-    accessor = dlt.secrets if secret else dlt.config
-    try:
-        return bool(accessor.get(f"sources.copilot.{key}"))
-    except Exception:
-        return False
+def token_configured() -> bool:
+    """Read through `dlt.secrets` only: dlt records every value read through `dlt.config` in the
+    pipeline trace (trace.pickle), in clear text."""
+    return bool(dlt.secrets.get("sources.copilot.access_token"))
 
 
-def run_demo(resources: tuple[str, ...], extra: dict[str, Any], progress: str | None) -> int:
+def run_demo(project: Path, resources: tuple[str, ...], extra: dict[str, Any], progress: str | None) -> int:
+    today = run_today()
+    database = Path(os.environ.get("DLT_LOCAL_DIR") or project) / f"{DEMO_PIPELINE}.duckdb"
     # the demo's data ends where GitHub's newest report would on the day the source runs as
-    today = parse_day(dlt.config.get("sources.copilot.today"), "today")
     with demo_server(today) as demo:
         summary = run_load(
             pipeline_name=DEMO_PIPELINE,
             resources=resources,
             source_args={**demo, **extra},
             progress=progress,
-            destination=dlt.destinations.duckdb(f"{DEMO_PIPELINE}.duckdb"),
+            destination=dlt.destinations.duckdb(str(database)),
         )
     print("\n".join(summary.lines()))
-    print(f"Demo data is in {DEMO_PIPELINE}.duckdb, dataset copilot_data.")
-    return 0
+    print(f"Demo data is in {database}, dataset copilot_data.")
+    return cli.EXIT_OK
+
+
+def load(args: argparse.Namespace, project: Path) -> int:
+    progress = cli.progress_setting(args.progress)
+    resources = validate_resource_names([r.strip() for r in (args.resources or "").split(",") if r.strip()])
+    extra = backfill_args(args, run_today())
+    if args.demo:
+        return run_demo(project, resources, extra, progress)
+    if not token_configured():
+        advice = (
+            f"No GitHub token configured: set {config_key('access_token')} in {project / '.dlt' / 'secrets.toml'}"
+            " (see .dlt/example.secrets.toml)."
+        )
+        configured = configured_settings(PIPELINE_NAME)
+        if configured:
+            # a configured deployment without its token must fail loudly, never load fake data
+            shown = ", ".join(configured[:5]) + (", ..." if len(configured) > 5 else "")
+            refused = ConfigurationError(
+                f"{advice} This project is configured ({shown}), so the run does not fall back to the demo.",
+                "Set the token, or to try the built-in demo instead: python pipelines/load.py --demo",
+            )
+            print(cli.error_line(refused), file=sys.stderr)
+            return cli.EXIT_USAGE
+        print(
+            f"{advice}\nNothing is configured yet (project folder {project}), so this run loads the built-in"
+            " demo enterprise (same as --demo).",
+            file=sys.stderr,
+        )
+        return run_demo(project, resources, extra, progress)
+    summary = run_load(resources=resources, source_args=extra, progress=progress)
+    print("\n".join(summary.lines()))
+    return cli.EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
+    project = use_project_folder()
     install_log_redaction()
+    cli.one_line_logs()
+    cli.stop_on_signals()
     args = parse_args(argv)
-    progress = None if args.progress == "none" else args.progress
     try:
-        resources = validate_resource_names([r.strip() for r in (args.resources or "").split(",") if r.strip()])
-        extra = source_args(args)
-        if args.demo:
-            return run_demo(resources, extra, progress)
-        if not configured("access_token", secret=True):
-            advice = (
-                f"No GitHub token configured: set {config_key('access_token')} in .dlt/secrets.toml"
-                " (see .dlt/example.secrets.toml)."
-            )
-            if configured("enterprise"):
-                # a configured deployment without its token must fail loudly, never load fake data
-                print(
-                    f"error: {advice} To try the built-in demo instead: python pipelines/load.py --demo",
-                    file=sys.stderr,
-                )
-                return 2
-            print(
-                f"{advice}\nNothing is configured yet, so this run loads the built-in demo enterprise"
-                " (same as --demo).",
-                file=sys.stderr,
-            )
-            return run_demo(resources, extra, progress)
-        summary = run_load(resources=resources, source_args=extra, progress=progress)
-    except CopilotSourceError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
-    print("\n".join(summary.lines()))
-    return 0
+        return load(args, project)
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        line, exit_code = cli.failure(exc)
+        print(line, file=sys.stderr)
+        return exit_code
 
 
 if __name__ == "__main__":

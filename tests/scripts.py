@@ -41,8 +41,10 @@ def fake_env(fake: FakeGitHub, **overrides: str | None) -> dict[str, str]:
 def run_script(
     script: Path, cwd: Path, env: dict[str, str], *args: str, debug: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """The script in `cwd` with the test's environment (isolated dlt home) plus `env`."""
+    """The script in `cwd` with the test's environment (isolated dlt home) plus `env`; `cwd` is the
+    project folder (DLT_PROJECT_DIR): its `.dlt/` is read and the DuckDB file written there."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+    environment["DLT_PROJECT_DIR"] = str(cwd)
     # the destination as the checked-in .dlt/config.toml sets it (the test's cwd has no .dlt/)
     environment["PIPELINES__GITHUB_COPILOT__DESTINATION_TYPE"] = "duckdb"
     environment.update(env)

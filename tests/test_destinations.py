@@ -23,9 +23,10 @@ from deltalake import DeltaTable
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from copilot_source.config import parse_table_format
 from copilot_source.demo.fake_github import FakeGitHub
 from copilot_source.demo.fake_github.data import BREAKDOWNS
-from copilot_source.destinations import merge_strategies, parse_table_format
+from copilot_source.destinations import merge_strategies
 from copilot_source.errors import ConfigurationError, find_source_error
 from tests.conftest import NEWEST, TODAY, make_pipeline, report_lines, run
 from tests.postgres import PostgresServer, running_postgres
@@ -373,6 +374,7 @@ def load_py(cwd: Path, fake: FakeGitHub) -> subprocess.CompletedProcess[str]:
     """`python pipelines/load.py` in `cwd`; the enterprise and token come from env vars, as in CI."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION", "PIPELINES__"))}
     env.update(
+        DLT_PROJECT_DIR=str(cwd),
         SOURCES__COPILOT__ENTERPRISE=fake.enterprise.slug,
         SOURCES__COPILOT__ACCESS_TOKEN=fake.token,
         SOURCES__COPILOT__BASE_URL=fake.api_url,

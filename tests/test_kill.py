@@ -24,8 +24,8 @@ import pytest
 
 from copilot_source import RunInProgress
 from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub
-from copilot_source.ops.recovery import interrupted_jobs
 from copilot_source.ops.runner import run_load
+from copilot_source.safeguards import interrupted_jobs
 from tests.compare import Snapshot, assert_same_data, snapshot, source_state
 from tests.conftest import NEWEST, TODAY, TOKEN, make_pipeline, run, small_enterprise
 from tests.logs import dlt_warnings

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import requests
 from dlt.common.configuration import get_fun_spec, resolve_configuration
 from dlt.common.configuration.exceptions import ConfigurationException
+from dlt.common.configuration.providers.toml import TomlProviderReadException
 from dlt.common.configuration.resolve import inject_section
 from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
 
@@ -43,6 +44,7 @@ from copilot_source.errors import (
 )
 from copilot_source.github.client import GitHubClient
 from copilot_source.github.ratelimit import RateLimiter, RateLimitInfo
+from copilot_source.ops.failures import settings_file_error
 from copilot_source.ops.runner import PIPELINE_NAME
 
 # recent days tried per report before concluding that GitHub refuses them all
@@ -157,9 +159,12 @@ def load_settings() -> SourceSettings:
     try:
         with inject_section(ConfigSectionContext(pipeline_name=PIPELINE_NAME, sections=sections)):
             values = dict(resolve_configuration(spec()))
+    except TomlProviderReadException as exc:
+        raise settings_file_error(exc) from None
     except ConfigurationException as exc:
         raise config_error_from_dlt(exc) from None
-    # only what validation takes: the source has parameters the check has no use for (fast_path, ...)
+    # only what validation takes (the function the source validates with too): the source has
+    # parameters the check has no use for (fast_path, ...)
     wanted = set(inspect.signature(validate_settings).parameters)
     return validate_settings(**{key: value for key, value in values.items() if key in wanted})
 
@@ -219,7 +224,11 @@ class _Checker:
             if isinstance(exc, HOST_WIDE):
                 self.blocker = exc
             return failed(SEATS, exc, DOCS["seats"])
-        total = response.json().get("total_seats")
+        try:
+            total = _answer(response, SEATS_ENDPOINT, DOCS["seats"]).get("total_seats")
+        except CopilotSourceError as exc:
+            self.seats_error = exc
+            return failed(SEATS, exc, DOCS["seats"])
         detail = f"{total} people hold a Copilot seat (first page read); {_budget(response)}"
         return CheckResult(SEATS, Status.OK, detail, request_id=_request_id(response), docs_url=DOCS["seats"])
 
@@ -241,11 +250,18 @@ class _Checker:
                 if isinstance(exc, HOST_WIDE):
                     self.blocker = exc
                 return failed(spec.report, exc, spec.docs_url)
-            assert response is not None
+            if _being_generated(response):
+                continue  # not ready yet, like a 404: try the day before
+            try:
+                body = _answer(response, endpoint, spec.docs_url)
+            except CopilotSourceError as exc:
+                return failed(spec.report, exc, spec.docs_url)
             # the other report is asked for the same day first
             self.days = [day, *(d for d in self.days if d != day)]
-            return self._first_file(spec, day, response)
-        assert missing is not None
+            return self._first_file(spec, day, body, response)
+        if missing is None:
+            detail = f"no report for {min(self.days)} to {max(self.days)} is ready yet (GitHub is generating them)"
+            return CheckResult(spec.report, Status.OK, detail, docs_url=spec.docs_url)
         if self.seats_error is not None:
             return failed(spec.report, missing, spec.docs_url)
         return failed(spec.report, self._no_reports(spec, missing))
@@ -258,10 +274,12 @@ class _Checker:
             endpoint=spec.report,
         )
 
-    def _first_file(self, spec: Report, day: date, response: requests.Response) -> CheckResult:
+    def _first_file(self, spec: Report, day: date, body: dict[str, Any], response: requests.Response) -> CheckResult:
         """The report's links come from GitHub, its files from another host: fetch the first one."""
-        links = response.json().get("download_links") or []
+        links = body.get("download_links") or []
         request_id = _request_id(response)
+        if not isinstance(links, list) or not all(isinstance(link, str) for link in links):
+            return failed(spec.report, _not_api_json(response, f"the {spec.report} report for {day}", spec.docs_url))
         if not links:
             detail = f"report for {day}: GitHub lists no files"
             return CheckResult(spec.report, Status.OK, detail, request_id=request_id, docs_url=spec.docs_url)
@@ -315,6 +333,52 @@ class _Checker:
         )
 
 
+def _what_came(response: requests.Response) -> str:
+    """The shape of a body that is not the JSON object GitHub's API answers with, in words."""
+    text = response.text.strip()
+    if not text:
+        return "an empty body"
+    if "html" in response.headers.get("content-type", "").lower() or text.startswith("<"):
+        return "an HTML page"
+    try:
+        body = response.json()
+    except ValueError:
+        return "text that is not JSON"
+    kinds = {list: "a JSON array", str: "a JSON string", bool: "a JSON boolean", type(None): "JSON null"}
+    return kinds.get(type(body), "a JSON object of another shape" if isinstance(body, dict) else "a JSON number")
+
+
+def _not_api_json(response: requests.Response, endpoint: str, docs_url: str) -> Unreachable:
+    return Unreachable(
+        f"GitHub answered 200 for {endpoint} with {_what_came(response)}, not what its API returns: something"
+        " other than GitHub's API (a proxy, a captive portal, a web server) may have answered.",
+        "Check `base_url` under [sources.copilot] (https://api.github.com, or https://api.<subdomain>.ghe.com)"
+        " and the proxy settings (HTTPS_PROXY), then run the check again.",
+        request_id=_request_id(response),
+        docs_url=docs_url,
+        endpoint=endpoint,
+    )
+
+
+def _answer(response: requests.Response, endpoint: str, docs_url: str) -> dict[str, Any]:
+    """The JSON object of a 200 answer; anything else (HTML, an empty body, an array) is an error."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return body
+    raise _not_api_json(response, endpoint, docs_url)
+
+
+def _being_generated(response: requests.Response) -> bool:
+    """A bare JSON string such as "Report is being generated": GitHub's answer for a day not ready yet."""
+    try:
+        return isinstance(response.json(), str)
+    except ValueError:
+        return False
+
+
 def _request_id(response: requests.Response) -> str | None:
     return response.headers.get("x-github-request-id")
 
@@ -352,6 +416,6 @@ def run_check(legacy: bool = False, today: date | None = None) -> CheckReport:
     """The check `pipelines/check.py` runs: configuration first, then no request if it is wrong."""
     try:
         settings = load_settings()
-    except ConfigurationError as exc:
+    except CopilotSourceError as exc:
         return CheckReport(None, None, (failed("config", exc),))
     return check_connection(settings, legacy, today)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,33 +10,16 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.common.pipeline import LoadInfo, get_dlt_pipelines_dir
 from dlt.common.runtime.collector_base import Collector
-from dlt.pipeline.exceptions import PipelineStepFailed
 
 from copilot_source import copilot_source
 from copilot_source.config import config_error_from_dlt
 from copilot_source.declarations import REPORTS
-from copilot_source.errors import ConfigurationError, CopilotSourceError, PipelineFailed, find_source_error
-from copilot_source.github.redaction import redact
-from copilot_source.ops.recovery import recover_interrupted_load
+from copilot_source.errors import ConfigurationError, CopilotSourceError
+from copilot_source.ops.failures import explain
 from copilot_source.ops.run_lock import pipeline_lock
 
 PIPELINE_NAME = "github_copilot"
 DATASET_NAME = "copilot_data"
-# uncapped, DuckDB caches up to 80% of RAM while it merges a year of reports; capped it spills
-DUCKDB_SETTINGS = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
-DUCKDB_DEFAULTS = {"memory_limit": "192MB", "preserve_insertion_order": False}
-
-
-def cap_duckdb_memory() -> None:
-    """Give DuckDB a memory cap unless the user configured its settings (env or secrets)."""
-    if DUCKDB_SETTINGS in os.environ:
-        return
-    try:
-        configured: Any = dlt.secrets.get("destination.duckdb.credentials.global_config")
-    except ConfigurationException:
-        configured = None
-    if not configured:
-        os.environ[DUCKDB_SETTINGS] = json.dumps(DUCKDB_DEFAULTS)
 
 
 @dataclass
@@ -95,11 +76,31 @@ def run_load(
 ) -> RunSummary:
     """Load the source (all or some resources) while holding the pipeline's run lock.
 
-    Raises `CopilotSourceError` with a clear message for every failure it can explain.
+    Raises `CopilotSourceError` for every failure, with its code and a one-line explanation
+    (`Interrupted` when Ctrl-C stopped a pipeline step; a KeyboardInterrupt elsewhere propagates).
     """
-    cap_duckdb_memory()
+    pipelines_dir = pipeline_args.get("pipelines_dir")
+    try:
+        pipelines_dir = pipelines_dir or get_dlt_pipelines_dir()
+        return _run_locked(pipelines_dir, pipeline_name, dataset_name, resources, source_args, progress, pipeline_args)
+    except CopilotSourceError:
+        raise
+    except Exception as exc:
+        where = f"the pipelines folder {pipelines_dir} or the destination" if pipelines_dir else None
+        raise explain(exc, where) from None
+
+
+def _run_locked(
+    pipelines_dir: str,
+    pipeline_name: str,
+    dataset_name: str,
+    resources: Sequence[str],
+    source_args: dict[str, Any] | None,
+    progress: str | Collector | None,
+    pipeline_args: dict[str, Any],
+) -> RunSummary:
     # locked before the pipeline is even opened: opening it may write to its working folder
-    with pipeline_lock(pipeline_args.get("pipelines_dir") or get_dlt_pipelines_dir(), pipeline_name):
+    with pipeline_lock(pipelines_dir, pipeline_name):
         pipeline = dlt.pipeline(  # type: ignore[call-overload]
             pipeline_name=pipeline_name,
             dataset_name=dataset_name,
@@ -110,8 +111,7 @@ def run_load(
             raise ConfigurationError(
                 f"No destination is configured for pipeline {pipeline_name!r}.",
                 f"Set `destination_type` under [pipelines.{pipeline_name}] in .dlt/config.toml (the shipped"
-                f" file sets duckdb) or the env var PIPELINES__{pipeline_name.upper()}__DESTINATION_TYPE;"
-                " run from the folder that holds .dlt/.",
+                f" file sets duckdb) or the env var PIPELINES__{pipeline_name.upper()}__DESTINATION_TYPE.",
             )
         try:
             source = copilot_source(**(source_args or {}))
@@ -119,21 +119,10 @@ def run_load(
             raise config_error_from_dlt(exc) from None
         if resources:
             source = source.with_resources(*resources)
-        try:
-            recover_interrupted_load(pipeline)
-            info = pipeline.run(source)
-        except PipelineStepFailed as exc:
-            raise as_source_error(exc) from None
+        # creating the source recovered the pipeline from a load killed mid-write (safeguards.py)
+        if pipeline.has_pending_data:
+            # a failed run left extracted packages: load them first, then read what is new, so that
+            # one run after a failure completes the data (dlt's run() would stop after the first)
+            pipeline.run()
+        info = pipeline.run(source)
     return summarize(pipeline, info)
-
-
-def as_source_error(exc: BaseException) -> CopilotSourceError:
-    found = find_source_error(exc)
-    if found is not None:
-        return found
-    step = getattr(exc, "step", "run")
-    return PipelineFailed(
-        f"The pipeline failed at step {step}: {redact(str(exc))[:2000]}",
-        "Fix the cause above and run again: completed load packages are kept, and the next run"
-        " finishes them before extracting new data.",
-    )

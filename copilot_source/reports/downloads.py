@@ -20,7 +20,7 @@ from dlt.common import logger
 
 from copilot_source.config import SourceSettings, config_key
 from copilot_source.declarations import DOCS, Report
-from copilot_source.errors import ReportDataError, Unreachable
+from copilot_source.errors import DISK_FULL_ERRNOS, NOT_WRITABLE_ERRNOS, ReportDataError, Unreachable
 from copilot_source.github.client import GitHubClient, deadline_error
 from copilot_source.github.responses import report_links
 from copilot_source.github.transport import DeadlineExceeded
@@ -35,6 +35,9 @@ from copilot_source.reports.body import (
     save_body,
 )
 from copilot_source.reports.layout import bad_line_error
+
+# a local write that failed: raised as it is, for the run to explain (disk full, not writable)
+LOCAL_WRITE = DISK_FULL_ERRNOS | NOT_WRITABLE_ERRNOS
 
 DOWNLOAD_ATTEMPTS = 5
 LINK_REFRESHES = 3
@@ -111,6 +114,10 @@ def download_file(client: GitHubClient, url: str, target: Path, what: str) -> No
                 except (DeadlineExceeded, OverLimit, BadGzip, UnknownEncoding) as exc:
                     failure = exc
                 except TRANSFER_ERRORS as exc:
+                    if not isinstance(exc, requests.RequestException) and getattr(exc, "errno", None) in LOCAL_WRITE:
+                        # writing the file failed: the disk, not the network (a retry cannot help)
+                        errno = getattr(exc, "errno", None)
+                        raise OSError(errno, getattr(exc, "strerror", None), str(target)) from None
                     if bounded.expired:
                         failure = DeadlineExceeded(bounded.seconds)
                     else:

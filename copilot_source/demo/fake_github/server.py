@@ -112,6 +112,9 @@ class FakeGitHub:
         self.slow_seconds = 2.0
         # (report, day, file index) -> bytes to serve instead, or an HTTP status to answer
         self.file_overrides: dict[tuple[str, date, int], bytes | int] = {}
+        # API path after /copilot/ (e.g. "billing/seats") -> (content type, body) answered with a 200
+        # instead, once the token and scopes pass: what a proxy or a broken deployment might send
+        self.api_bodies: dict[str, tuple[str, bytes]] = {}
         self.seen: list[Seen] = []
         self.redirect_seats_to: str | None = None
         self._storage = storage
@@ -376,6 +379,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(403, "Resource not accessible by personal access token", headers)
             return
         rest = segments[3:]
+        replaced = fake.api_bodies.get("/".join(rest))
+        if replaced is not None:
+            seen.status = 200
+            self._send(200, replaced[1], {**headers, "Content-Type": replaced[0]})
+            return
         if rest == ["billing", "seats"]:
             if fake.redirect_seats_to:
                 seen.status = 302
