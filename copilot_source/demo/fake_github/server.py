@@ -114,6 +114,8 @@ class FakeGitHub:
         self.file_overrides: dict[tuple[str, date, int], bytes | int] = {}
         self.seen: list[Seen] = []
         self.redirect_seats_to: str | None = None
+        # rate-limit headers for the next API answers, in order, sent as they are (however absurd)
+        self.rate_headers_next: list[dict[str, str]] = []
         self._storage = storage
         self._secret = b"fake-signing-key"
         self._lock = threading.Lock()
@@ -214,6 +216,8 @@ class FakeGitHub:
                 "x-ratelimit-reset": str(self._reset_at),
                 "x-ratelimit-resource": "core",
             }
+            if self.rate_headers_next:
+                headers.update(self.rate_headers_next.pop(0))
             return headers, spent
 
     def sign(self, path: str, expires: int) -> str:
