@@ -7,6 +7,7 @@ budget slows the run down; `rate_limit_max_wait` turns an endless wait into `rat
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime, timedelta, timezone
 from itertools import pairwise
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from dlt.common import logger as dlt_logger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -242,6 +244,33 @@ def test_a_late_answer_with_more_left_was_already_counted() -> None:
     starts = [start(limiter, clock) for _ in range(3)]
     assert [moment < reset for moment in starts] == [True, True, False]
     assert starts[2] == reset + 1.0
+
+
+def test_a_budget_taken_by_requests_under_way_is_low_not_spent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GitHub's fourth answer comes back first: 1 of 5 left, but three answers are still under
+    way and may have taken it. The next request waits for the reset, and the note says why."""
+    # no pipeline here to set up dlt's logger
+    monkeypatch.setattr(dlt_logger, "LOGGER", logging.getLogger("dlt"))
+    clock = Clock()
+    limiter = RateLimiter(max_wait=7200, min_wait=60, clock=clock.time, sleep=clock.sleep)
+    reset = int(clock.now) + 2
+    for _ in range(4):
+        limiter.before_request()
+    limiter.observe(RateLimitInfo(limit=5000, remaining=1, reset=reset))
+    with dlt_warnings() as warnings:
+        assert start(limiter, clock) == reset + 1.0
+    assert warnings == [
+        f"GitHub's rate-limit budget is low (1 of 5000 requests left until {clock_time(reset)} UTC, all taken"
+        f" by requests already under way): slowing down, waiting 3s, resuming at {clock_time(reset + 1)} UTC."
+    ]
+    # GitHub itself saying 0 is a spent budget
+    limiter.observe(RateLimitInfo(limit=5000, remaining=0, reset=reset + 3600))
+    with dlt_warnings() as warnings:
+        limiter.before_request()
+    assert warnings == [
+        f"GitHub's rate-limit budget is spent (0 of 5000 requests left): waiting 3600s, resuming at"
+        f" {clock_time(reset + 3601)} UTC."
+    ]
 
 
 @PACING

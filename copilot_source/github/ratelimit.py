@@ -207,12 +207,17 @@ class RateLimiter:
         first_in_window = self._paced_window != info.reset
         self._paced_window = info.reset
         if budget == 0:
-            # the budget is spent (or will be by the requests in flight): the next would be refused
+            # the budget is spent, or will be by the requests under way: the next would be refused
             start = info.reset + RESET_MARGIN_SECONDS
-            note = (
-                f"GitHub's rate-limit budget is spent (0 of {info.limit} requests left): waiting"
-                f" {start - now:.0f}s, resuming at {_clock_time(start)}."
-            )
+            wait = f"waiting {start - now:.0f}s, resuming at {_clock_time(start)}."
+            if info.remaining == 0:
+                note = f"GitHub's rate-limit budget is spent (0 of {info.limit} requests left): {wait}"
+            else:
+                note = (
+                    f"GitHub's rate-limit budget is low ({info.remaining} of {info.limit} requests left"
+                    f" until {_clock_time(info.reset)}, all taken by requests already under way):"
+                    f" slowing down, {wait}"
+                )
             return start, note if first_in_window else None
         # this request and the budget's others spread evenly from the first free slot to the reset
         start = max(now, self._next_slot)
