@@ -28,9 +28,10 @@ from copilot_source import (
 )
 from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub, Faults
 from copilot_source.github.ratelimit import RateLimiter, RateLimitInfo, describe_resume
+from copilot_source.ops.check import run_check
 from tests.conftest import NEWEST, make_pipeline, report_lines, rows, run, small_enterprise
 from tests.logs import dlt_warnings
-from tests.scripts import fake_env, load
+from tests.scripts import check, fake_env, load
 
 # the limiter runs on a fake clock here: examples are cheap
 PACING = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -348,6 +349,32 @@ def test_load_py_reports_an_absurd_wait_in_one_line_without_a_traceback(isolated
     assert lines[0].startswith("error: [rate_limited] GitHub rate-limited the enterprise's Copilot seats: ")
     assert "in more than a year" in lines[0]
     assert [s.status for s in fake.calls("api")] == [429]
+
+
+def test_the_check_reports_an_absurd_wait_in_one_line_without_a_traceback(isolated_dlt: Path, fake: FakeGitHub) -> None:
+    fake.faults.api_next = ["429-bare"]
+    fake.rate_headers_next = [ABSURD_WAITS["retry-after of 20 digits"]]
+    result = check(isolated_dlt, fake_env(fake))
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    seats = next(line for line in result.stdout.splitlines() if line.startswith("seats "))
+    assert re.match(r"seats +FAIL rate_limited: GitHub rate-limits the enterprise's Copilot seats right now:", seats)
+    assert "the limit resets in more than a year, which no GitHub rate limit lasts" in seats
+    assert [s.status for s in fake.calls("api")] == [429]
+
+
+def test_the_check_shows_a_budget_with_an_absurd_reset(monkeypatch: pytest.MonkeyPatch, fake: FakeGitHub) -> None:
+    # a successful answer whose reset is 10^30 seconds away
+    fake.rate_headers_next = [{"x-ratelimit-reset": "1" + "0" * 30}]
+    for name, value in fake_env(fake).items():
+        monkeypatch.setenv(name, value)
+    report = run_check()
+
+    seats = report.results[0]
+    assert seats.detail.endswith(
+        "rate limit: 4999 of 5000 requests left until a time no clock shows (an absurd x-ratelimit-reset)"
+    )
 
 
 GARBAGE = {

@@ -128,7 +128,7 @@ def describe_resume(until: float, now: float) -> str:
     if wait >= 86400:
         moment = datetime.fromtimestamp(round(until, 3), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         return f"at {moment} (in {wait / 86400:.1f} days)"
-    return f"at {_clock_time(until)} (in {wait:.0f}s)"
+    return f"at {_clock_time(until)} (in {max(0.0, wait):.0f}s)"
 
 
 class RateLimiter:
