@@ -26,7 +26,7 @@ from copilot_source.config import validate_settings
 from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub
 from copilot_source.demo.fake_github.__main__ import FixedEnterprise
 from copilot_source.github.client import GitHubClient
-from copilot_source.seat_pages import ListMoved, page_bound, parse_page
+from copilot_source.seat_pages import ListMoved, page_bound, parse_page, with_page
 from copilot_source.seats import SeatSnapshot
 from tests.conftest import NEWEST, TODAY, TOKEN, make_pipeline, rows, run, small_enterprise
 from tests.logs import dlt_warnings
@@ -314,3 +314,16 @@ def test_a_page_that_is_not_a_seat_list_is_a_problem_to_read_again(body: bytes, 
 @pytest.mark.parametrize(("people", "pages"), [(0, 1), (1, 2), (10, 2), (11, 3), (150, 16), (100_000, 10_001)])
 def test_the_page_bound_allows_ten_seat_rows_per_person_and_one_page_more(people: int, pages: int) -> None:
     assert page_bound(people) == pages
+
+
+@pytest.mark.parametrize(
+    ("url", "page", "made"),
+    [
+        ("https://api.github.com/e/seats?per_page=100&page=9", 2, "https://api.github.com/e/seats?per_page=100&page=2"),
+        ("https://api.github.com/e/seats?page=9&per_page=100", 3, "https://api.github.com/e/seats?page=3&per_page=100"),
+        ("https://api.github.com/e/seats?per_page=100", 4, "https://api.github.com/e/seats?per_page=100&page=4"),
+        ("https://h:8443/e/seats?q=a+b%26c&page=1", 5, "https://h:8443/e/seats?q=a+b%26c&page=5"),
+    ],
+)
+def test_a_page_url_changes_the_page_and_keeps_the_rest(url: str, page: int, made: str) -> None:
+    assert with_page(url, page) == made
