@@ -42,6 +42,7 @@ from copilot_source.errors import (
     RateLimited,
     ReportDataError,
     RunInProgress,
+    SeatDataError,
     Unreachable,
     find_source_error,
 )
@@ -49,7 +50,7 @@ from copilot_source.github.client import GitHubClient
 from copilot_source.github.redaction import install_log_redaction
 from copilot_source.reports.reader import MERGE, ReportReader
 from copilot_source.safeguards import guard_active_pipeline
-from copilot_source.seats import SEAT_HISTORY, Seat, activity_row, assignment_row, seat_pages
+from copilot_source.seats import SEAT_HISTORY, Seat, SeatSnapshot, activity_row, assignment_row
 
 __all__ = [
     "RESOURCE_NAMES",
@@ -62,6 +63,7 @@ __all__ = [
     "RateLimited",
     "ReportDataError",
     "RunInProgress",
+    "SeatDataError",
     "Unreachable",
     "copilot_source",
     "find_source_error",
@@ -99,7 +101,9 @@ def _report_resource(reader: ReportReader, settings: SourceSettings, table_forma
 def _seat_resources(
     client: GitHubClient, settings: SourceSettings, table_format: TTableFormat | None
 ) -> list[DltResource]:
-    """One read of the seat pages feeds both tables: assignments (history) and daily activity."""
+    """One read of the seat pages feeds both tables: assignments (history) and daily activity.
+    The read is a complete snapshot or nothing (see `seats.py`): a seat missing from it would be
+    recorded as removed."""
     snapshot_day = settings.today
     fitted: set[str] = set()
 
@@ -110,7 +114,7 @@ def _seat_resources(
         return first
 
     def read_pages() -> Iterator[list[Seat]]:
-        yield from seat_pages(client, settings.enterprise, settings.concurrency)
+        yield from SeatSnapshot(client, settings.enterprise, settings.concurrency).read()
 
     def assignments(page: list[Seat]) -> Iterator[list[Seat]]:
         if fit_once("seats"):

@@ -152,6 +152,13 @@ class ReportDataError(CopilotSourceError):
     code = "bad_report_data"
 
 
+class SeatDataError(CopilotSourceError):
+    """The seat list is not one complete snapshot: it changed while read, or GitHub's pages
+    contradict themselves (counts that disagree, links that loop or run on)."""
+
+    code = "bad_seat_data"
+
+
 class RunInProgress(CopilotSourceError):
     """Another run of the same pipeline holds the lock."""
 

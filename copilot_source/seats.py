@@ -1,44 +1,66 @@
-"""Seat assignments: read every page, split each seat into its assignment and its activity.
+"""Seat assignments: one complete snapshot of the seat list, split into assignments and activity.
 
 A person holds one seat row per granting organization or team, so a seat is keyed by
 (assignee id, organization id, team id). The assignment fields carry a hash that changes only
 when the assignment does, so dlt's scd2 history records real changes, not daily activity.
+
+GitHub's pages are a live view: a seat removed between two page requests shifts the next seat
+onto a page already read, and a page can come back empty. Since every seat missing from a
+snapshot is recorded as removed, a read is spooled to a file in the pipeline's working folder,
+checked against GitHub's own count (`total_seats`: people counted once, the same on every
+page), read again a few times when it does not add up, and only then handed on. A list that
+never adds up fails with `bad_seat_data` before anything of it is loaded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+import shutil
+import tempfile
+import time
+from collections.abc import Generator, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
+import dlt
+from dlt.common import logger
+from dlt.common.configuration.container import Container
+from dlt.common.pipeline import PipelineContext
 from dlt.common.schema.typing import TWriteDispositionConfig
 
-from copilot_source.concurrency import ordered_map
 from copilot_source.declarations import DOCS
+from copilot_source.errors import SeatDataError
 from copilot_source.github.client import GitHubClient
+from copilot_source.seat_pages import (
+    SEATS_ENDPOINT,
+    BrokenPagination,
+    ListMoved,
+    PageProblem,
+    Seat,
+    SeatPage,
+    page_number,
+    seat_pages,
+)
 
-SEATS_PER_PAGE = 100
+__all__ = ["SEAT_HISTORY", "Seat", "SeatSnapshot", "activity_row", "assignment_row", "page_number", "seat_key"]
+
+# reads of the whole list before a snapshot that does not add up fails the run
+SNAPSHOT_ATTEMPTS = 3
+# seats handed on at a time, read back from the spooled snapshot
+SEAT_BATCH = 200
 
 ACTIVITY_FIELDS = ("last_activity_at", "last_activity_editor", "last_authenticated_at", "updated_at")
 TIMESTAMP_FIELDS = ("created_at", "last_activity_at", "last_authenticated_at", "updated_at")
-Seat = dict[str, Any]
 # dlt's scd2: a new version only when the assignment hash changes; absent seats are retired
 SEAT_HISTORY: TWriteDispositionConfig = {
     "disposition": "merge",
     "strategy": "scd2",
     "row_version_column_name": "assignment_hash",
 }
-
-
-def page_number(url: str) -> int | None:
-    values = parse_qs(urlsplit(url).query).get("page")
-    try:
-        return int(values[0]) if values else None
-    except ValueError:
-        return None
 
 
 def _id(obj: Any) -> str:
@@ -80,62 +102,156 @@ def assignment_row(seat: Seat) -> Seat:
     }
 
 
+def _object(seat: Seat, name: str) -> dict[str, Any]:
+    value = seat.get(name)
+    return value if isinstance(value, dict) else {}
+
+
 def activity_row(seat: Seat, snapshot_day: date) -> Seat:
     """What the seat's user did, as seen on `snapshot_day`."""
     typed = _typed(seat)
     return {
         "snapshot_day": snapshot_day,
         "seat_key": seat_key(seat),
-        "assignee_id": (seat.get("assignee") or {}).get("id"),
-        "assignee_login": (seat.get("assignee") or {}).get("login"),
-        "organization_id": (seat.get("organization") or {}).get("id"),
-        "assigning_team_id": (seat.get("assigning_team") or {}).get("id"),
+        "assignee_id": _object(seat, "assignee").get("id"),
+        "assignee_login": _object(seat, "assignee").get("login"),
+        "organization_id": _object(seat, "organization").get("id"),
+        "assigning_team_id": _object(seat, "assigning_team").get("id"),
         **{name: typed[name] for name in ACTIVITY_FIELDS if name in typed},
     }
 
 
-def seat_pages(client: GitHubClient, enterprise: str, workers: int) -> Iterator[list[Seat]]:
-    """Every page of the enterprise's seats, each seat once (pages are a live view)."""
-    path = f"enterprises/{enterprise}/copilot/billing/seats"
+@dataclass
+class _Tally:
+    """What one read of the pages adds up to: every seat once, and whom GitHub counts."""
 
-    def fetch(url: str) -> Any:
-        response = client.get(url, "the enterprise's Copilot seats", DOCS["seats"])
-        return response
+    total: int | None = None
+    request_id: str | None = None
+    keys: set[str] = field(default_factory=set)
+    people: set[str] = field(default_factory=set)
+    without_assignee: int = 0
 
-    first = client.get(
-        path, "the enterprise's Copilot seats", DOCS["seats"], params={"per_page": SEATS_PER_PAGE, "page": 1}
+    def page(self, page: SeatPage) -> None:
+        """Every page must count the same people as the first."""
+        self.request_id = page.request_id
+        if self.total is None:
+            self.total = page.total_seats
+        elif page.total_seats != self.total:
+            raise ListMoved(
+                f"page {page.number} counts {page.total_seats} people with a seat, page 1 counted {self.total}",
+                page.request_id,
+            )
+
+    def add(self, seat: Seat) -> bool:
+        """True for a seat not seen before (a shifted list can show one twice)."""
+        key = seat_key(seat)
+        if key in self.keys:
+            return False
+        self.keys.add(key)
+        assignee = _id(seat.get("assignee"))
+        if assignee:
+            self.people.add(assignee)
+        else:
+            self.without_assignee += 1
+        return True
+
+    def check(self) -> None:
+        """The seats read hold exactly the people GitHub counts (a seat without an assignee may
+        or may not be one of them)."""
+        people, total = len(self.people), self.total or 0
+        if not people <= total <= people + self.without_assignee:
+            raise ListMoved(
+                f"the pages list {people} people with a seat, while GitHub counts {total} (`total_seats`)",
+                self.request_id,
+            )
+
+
+def spool_folder() -> Path:
+    """An empty folder for the spooled snapshot, inside the pipeline's working folder, so a file
+    a killed run left behind is removed by the next run (the run lock makes it ours)."""
+    if not Container()[PipelineContext].is_active():
+        return Path(tempfile.mkdtemp(prefix="copilot-seats-"))
+    folder = Path(dlt.current.pipeline().working_dir) / "copilot_downloads" / "seats"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+class SeatSnapshot:
+    """The enterprise's seats as one complete list, or `SeatDataError` and nothing."""
+
+    def __init__(self, client: GitHubClient, enterprise: str, workers: int) -> None:
+        self.client = client
+        self.enterprise = enterprise
+        self.workers = workers
+
+    def read(self) -> Iterator[list[Seat]]:
+        """Every seat once, in batches, handed on only after the whole list added up."""
+        folder = spool_folder()
+        spool = folder / "seats.ndjson"
+        try:
+            for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):
+                problem = self._spool(spool)
+                if problem is None:
+                    yield from _batches(spool)
+                    return
+                if isinstance(problem, BrokenPagination) or attempt == SNAPSHOT_ATTEMPTS:
+                    raise _failure(problem, attempt)
+                logger.warning(
+                    f"The seat list did not add up ({problem.problem}): seats were probably assigned or"
+                    f" removed while it was read. Reading it again (read {attempt + 1} of {SNAPSHOT_ATTEMPTS})."
+                )
+                time.sleep(self.client.retry_delay(attempt))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _spool(self, spool: Path) -> PageProblem | None:
+        """One read of every page into `spool`; the problem that makes it unusable, if any."""
+        tally = _Tally()
+        try:
+            with open(spool, "w", encoding="utf-8") as out, closing(self._pages()) as pages:
+                for page in pages:
+                    tally.page(page)
+                    out.writelines(json.dumps(seat) + "\n" for seat in page.seats if tally.add(seat))
+            tally.check()
+        except PageProblem as problem:
+            return problem
+        return None
+
+    def _pages(self) -> Generator[SeatPage, None, None]:
+        return seat_pages(self.client, self.enterprise, self.workers)
+
+
+def _batches(spool: Path) -> Iterator[list[Seat]]:
+    with open(spool, encoding="utf-8") as lines:
+        batch: list[Seat] = []
+        for line in lines:
+            batch.append(json.loads(line))
+            if len(batch) == SEAT_BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+def _failure(problem: PageProblem, reads: int) -> SeatDataError:
+    untouched = (
+        "Nothing of `seats` or `seat_activity` was loaded: a partial list would record seats that"
+        " are still assigned as removed."
     )
-    seen: set[str] = set()
-
-    def unique(page: Any) -> list[Seat]:
-        fresh = []
-        for seat in page.json().get("seats") or []:
-            key = seat_key(seat)
-            if key not in seen:
-                seen.add(key)
-                fresh.append(seat)
-        return fresh
-
-    yield unique(first)
-    links = {rel: link["url"] for rel, link in first.links.items()}
-    last = page_number(links.get("last", ""))
-    if last and "next" in links:
-        # the page count is known: fetch the rest side by side, in order
-        template = links["last"]
-        urls = [_with_page(template, page) for page in range(2, last + 1)]
-        for response in ordered_map(fetch, urls, workers):
-            yield unique(response)
-        return
-    url = links.get("next")
-    while url:
-        response = fetch(url)
-        yield unique(response)
-        url = response.links.get("next", {}).get("url")
-
-
-def _with_page(url: str, page: int) -> str:
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    query["page"] = [str(page)]
-    pairs = "&".join(f"{k}={v[0]}" for k, v in query.items())
-    return parts._replace(query=pairs).geturl()
+    if isinstance(problem, BrokenPagination):
+        cause = f"GitHub's seat pages cannot be read to the end: {problem.problem}. {untouched}"
+        fix = (
+            "Run again later. If it keeps failing, GitHub (or a proxy in front of it) sends wrong"
+            " `Link` headers: contact GitHub support with the request id."
+        )
+    else:
+        cause = (
+            f"The enterprise's Copilot seats did not add up to one complete list in {reads} reads:"
+            f" {problem.problem}. {untouched}"
+        )
+        fix = (
+            "Run again later: seats assigned or removed while the list is read move it under the"
+            " reader. If it keeps failing, contact GitHub support with the request id."
+        )
+    return SeatDataError(cause, fix, request_id=problem.request_id, docs_url=DOCS["seats"], endpoint=SEATS_ENDPOINT)

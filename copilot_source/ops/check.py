@@ -43,7 +43,7 @@ from copilot_source.errors import (
     metrics_disabled,
 )
 from copilot_source.github.client import GitHubClient
-from copilot_source.github.ratelimit import RateLimiter, RateLimitInfo
+from copilot_source.github.ratelimit import RateLimiter, RateLimitInfo, describe_resume
 from copilot_source.ops.failures import settings_file_error
 from copilot_source.ops.runner import PIPELINE_NAME
 
@@ -184,7 +184,7 @@ class _NoWaiting(RateLimiter):
         else:
             resume = None
         when = (
-            f"the limit resets at {_clock(resume)} (in {max(0.0, resume - now):.0f}s)"
+            f"the limit resets {describe_resume(resume, now)}"
             if resume is not None
             else "GitHub did not say when the limit resets (usually within a minute or two)"
         )
@@ -394,7 +394,10 @@ def _budget(response: requests.Response) -> str:
 
 
 def _clock(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(epoch, timezone.utc).strftime("%H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return "a time no clock shows (an absurd x-ratelimit-reset)"
 
 
 def _results(settings: SourceSettings, legacy: bool, today: date) -> Iterator[CheckResult]:

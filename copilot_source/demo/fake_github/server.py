@@ -75,6 +75,8 @@ class Seen:
     status: int = 0
     # the injected fault this request got, if any
     fault: str | None = None
+    # the x-github-request-id it was answered with (API requests)
+    request_id: str | None = None
     received_at: float = field(default_factory=time.time)
 
 
@@ -117,6 +119,14 @@ class FakeGitHub:
         self.api_bodies: dict[str, tuple[str, bytes]] = {}
         self.seen: list[Seen] = []
         self.redirect_seats_to: str | None = None
+        # rate-limit headers for the next API answers, in order, sent as they are (however absurd)
+        self.rate_headers_next: list[dict[str, str]] = []
+        # seat pages answered with `seats: []` (total_seats as ever): page -> how many more times
+        self.empty_seat_pages: dict[int, int] = {}
+        # seat keys unassigned once a seat page is served (before its answer leaves): page -> keys
+        self.unassign_after_seat_page: dict[int, set[str]] = {}
+        # the `Link` relations of a seat page instead of GitHub's: (page, last page) -> rel -> page
+        self.seat_links: Callable[[int, int], dict[str, int]] | None = None
         self._storage = storage
         self._secret = b"fake-signing-key"
         self._lock = threading.Lock()
@@ -217,6 +227,8 @@ class FakeGitHub:
                 "x-ratelimit-reset": str(self._reset_at),
                 "x-ratelimit-resource": "core",
             }
+            if self.rate_headers_next:
+                headers.update(self.rate_headers_next.pop(0))
             return headers, spent
 
     def sign(self, path: str, expires: int) -> str:
@@ -330,7 +342,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, fake: FakeGitHub, path: str, query: dict[str, str], seen: Seen) -> None:
         number = fake._next()
         budget, spent = fake._rate_headers()
-        headers = {"x-github-request-id": f"FAKE:{number:06X}", **budget}
+        seen.request_id = f"FAKE:{number:06X}"
+        headers = {"x-github-request-id": seen.request_id, **budget}
         fault = fake._fault(fake.faults.api, fake.faults.api_next, seen)
         if self._transport_fault(fake, fault, seen, lambda status: self._error(status, "Server Error", headers)):
             return
@@ -399,21 +412,31 @@ class _Handler(BaseHTTPRequestHandler):
     def _seats(self, fake: FakeGitHub, path: str, query: dict[str, str], headers: dict[str, str], seen: Seen) -> None:
         per_page = max(1, min(100, int(query.get("per_page", "50"))))
         page = max(1, int(query.get("page", "1")))
-        seats = fake.enterprise.seats(fake.today or datetime.now(timezone.utc).date())
+        ent = fake.enterprise
+        with fake._lock:
+            seats = ent.seats(fake.today or datetime.now(timezone.utc).date())
+            empty = fake.empty_seat_pages.get(page, 0)
+            if empty:
+                fake.empty_seat_pages[page] = empty - 1
+            # the list changes now: the next request (sent once this answer arrives) sees it
+            ent.removed_seats |= fake.unassign_after_seat_page.pop(page, set())
         last = max(1, -(-len(seats) // per_page))
         body = {
             "total_seats": len({s["assignee"]["id"] for s in seats}),
-            "seats": seats[(page - 1) * per_page : page * per_page],
+            "seats": [] if empty else seats[(page - 1) * per_page : page * per_page],
         }
 
         def link(n: int) -> str:
             return f"{fake.api_url}{path}?{urlencode({'per_page': per_page, 'page': n})}"
 
-        rels = []
-        if page < last:
-            rels += [f'<{link(page + 1)}>; rel="next"', f'<{link(last)}>; rel="last"']
-        if page > 1:
-            rels += [f'<{link(1)}>; rel="first"', f'<{link(page - 1)}>; rel="prev"']
+        if fake.seat_links is not None:
+            rels = [f'<{link(n)}>; rel="{rel}"' for rel, n in fake.seat_links(page, last).items()]
+        else:
+            rels = []
+            if page < last:
+                rels += [f'<{link(page + 1)}>; rel="next"', f'<{link(last)}>; rel="last"']
+            if page > 1:
+                rels += [f'<{link(1)}>; rel="first"', f'<{link(page - 1)}>; rel="prev"']
         if rels:
             headers["Link"] = ", ".join(rels)
         seen.status = 200
