@@ -261,16 +261,19 @@ SNOWFLAKE = {
     "PIPELINES__GITHUB_COPILOT__DESTINATION_TYPE": "snowflake",
     "DESTINATION__SNOWFLAKE__CREDENTIALS": "snowflake://loader:secret@account/analytics",
 }
-NOT_API = "something other than GitHub's API"
 CASES: dict[str, Case] = {
     # a 200 from the API whose body is not GitHub's JSON
-    "load-seats-html": Case(api_body(LOAD, "billing/seats", "text/html", HTML_PAGE), "unreachable", says=("not JSON",)),
+    "load-seats-html": Case(
+        api_body(LOAD, "billing/seats", "text/html", HTML_PAGE), "unreachable", says=("an HTML or XML page",)
+    ),
     "load-seats-empty": Case(api_body(LOAD, "billing/seats", "application/json", b""), "unreachable"),
-    "load-seats-array": Case(api_body(LOAD, "billing/seats", "application/json", b"[]"), "pipeline_failed"),
+    "load-seats-array": Case(
+        api_body(LOAD, "billing/seats", "application/json", b"[]"), "unreachable", says=("a JSON array",)
+    ),
     "check-seats-html": Case(
         api_body(CHECK, "billing/seats", "text/html", HTML_PAGE),
         "unreachable",
-        says=(f"an HTML page, not what its API returns: {NOT_API}",),
+        says=("an HTML or XML page (often a proxy's or a captive portal's) instead of a JSON object",),
     ),
     "check-seats-empty": Case(
         api_body(CHECK, "billing/seats", "application/json", b""), "unreachable", says=("an empty body",)

@@ -407,7 +407,10 @@ def with_next_link(scene: Scene, next_url: str) -> Behaviour:
 
     def behave(exchange: Exchange) -> None:
         if "/billing/seats" in exchange.path and "page=2" not in exchange.path:
-            body = json.dumps({"total_seats": 0, "seats": []}).encode()
+            # every seat on the first page, as the fake lists them: the next page adds nobody
+            seats = scene.fake.enterprise.seats(scene.fake.today or TODAY)
+            people = len({seat["assignee"]["id"] for seat in seats})
+            body = json.dumps({"total_seats": people, "seats": seats}).encode()
             exchange.answer(200, body, [("Content-Type", "application/json"), ("Link", f'<{next_url}>; rel="next"')])
         else:
             honest(exchange)

@@ -152,6 +152,20 @@ class GitHubClient:
     def api_url(self, path: str) -> str:
         return f"{self.settings.base_url}/{path.lstrip('/')}"
 
+    def _check_token_url(self, url: str, endpoint: str) -> None:
+        """Refuse any URL the token would travel to that is not the API's own scheme, host and port."""
+        problem = token_url_problem(url, self.api_origin)
+        if problem:
+            # pagination links must stay on the API's scheme, host and port: the token goes nowhere else
+            raise Unreachable(
+                f"GitHub pointed {endpoint} at {describe(url)}, which the token is never sent to: {problem}.",
+                "Check `base_url` under [sources.copilot]: it must be the API host itself"
+                " (https://api.github.com, or https://api.<subdomain>.ghe.com), and no proxy may rewrite"
+                " GitHub's links.",
+                docs_url=DOCS["troubleshooting"],
+                endpoint=endpoint,
+            )
+
     def _authorization(self, url: str, endpoint: str) -> str:
         """The Authorization header for `url`: the PAT, or the installation token of its scope."""
         scope = scope_of(url)
@@ -168,17 +182,6 @@ class GitHubClient:
         method: str = "GET",
         body: Mapping[str, Any] | None = None,
     ) -> requests.Response:
-        problem = token_url_problem(url, self.api_origin)
-        if problem:
-            # pagination links must stay on the API's scheme, host and port: the token goes nowhere else
-            raise Unreachable(
-                f"GitHub pointed {endpoint} at {describe(url)}, which the token is never sent to: {problem}.",
-                "Check `base_url` under [sources.copilot]: it must be the API host itself"
-                " (https://api.github.com, or https://api.<subdomain>.ghe.com), and no proxy may rewrite"
-                " GitHub's links.",
-                docs_url=DOCS["troubleshooting"],
-                endpoint=endpoint,
-            )
         headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": self.settings.api_version,
@@ -222,7 +225,7 @@ class GitHubClient:
     ) -> requests.Response | None:
         """GET something that may not exist yet (a report day): None when GitHub answers `absent`,
         or a 200 whose body is only a message such as "Report is being generated"."""
-        return self._get(path_or_url, endpoint, docs_url, params, absent)
+        return self._get(path_or_url, endpoint, docs_url, params, absent, not_ready_allowed=True)
 
     def _get(
         self,
@@ -231,12 +234,13 @@ class GitHubClient:
         docs_url: str,
         params: Mapping[str, Any] | None,
         absent: tuple[int, ...],
+        not_ready_allowed: bool = False,
     ) -> requests.Response | None:
         url = path_or_url if "://" in path_or_url else self.api_url(path_or_url)
         response = self._request("GET", url, endpoint, docs_url, params=params, accept=(200, *absent))
         if response.status_code in absent:
             return None
-        if json_object(response, endpoint, not_ready_allowed=bool(absent)) is None:
+        if json_object(response, endpoint, not_ready_allowed=not_ready_allowed) is None:
             return None
         return response
 
@@ -283,6 +287,7 @@ class GitHubClient:
 
         A 401 with an installation token that expired under way is retried once with a new one.
         """
+        self._check_token_url(url, endpoint)
         renewed = False
         for attempt in range(MAX_RATE_LIMIT_ATTEMPTS):
             header = authorization or self._authorization(url, endpoint)

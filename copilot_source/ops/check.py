@@ -44,6 +44,7 @@ from copilot_source.errors import (
 )
 from copilot_source.github.client import GitHubClient
 from copilot_source.github.ratelimit import RateLimiter, RateLimitInfo, describe_resume
+from copilot_source.github.responses import report_links
 from copilot_source.ops.failures import settings_file_error
 from copilot_source.ops.runner import PIPELINE_NAME
 
@@ -224,11 +225,7 @@ class _Checker:
             if isinstance(exc, HOST_WIDE):
                 self.blocker = exc
             return failed(SEATS, exc, DOCS["seats"])
-        try:
-            total = _answer(response, SEATS_ENDPOINT, DOCS["seats"]).get("total_seats")
-        except CopilotSourceError as exc:
-            self.seats_error = exc
-            return failed(SEATS, exc, DOCS["seats"])
+        total = response.json().get("total_seats")  # the client checked it is a JSON object
         detail = f"{total} people hold a Copilot seat (first page read); {_budget(response)}"
         return CheckResult(SEATS, Status.OK, detail, request_id=_request_id(response), docs_url=DOCS["seats"])
 
@@ -240,7 +237,10 @@ class _Checker:
         for day in self.days:
             endpoint = f"the {spec.report} report for {day}"
             try:
-                response = self.client.get(path, endpoint, spec.docs_url, params={"day": day.isoformat()})
+                # a 404 raises (it tells a wrong slug or a switched-off policy); "being generated" is None
+                response = self.client.get_if_present(
+                    path, endpoint, spec.docs_url, params={"day": day.isoformat()}, absent=()
+                )
             except NoResource as exc:
                 missing = exc
                 if isinstance(self.seats_error, NoResource):
@@ -250,15 +250,15 @@ class _Checker:
                 if isinstance(exc, HOST_WIDE):
                     self.blocker = exc
                 return failed(spec.report, exc, spec.docs_url)
-            if _being_generated(response):
+            if response is None:
                 continue  # not ready yet, like a 404: try the day before
             try:
-                body = _answer(response, endpoint, spec.docs_url)
+                links = report_links(response, endpoint)
             except CopilotSourceError as exc:
                 return failed(spec.report, exc, spec.docs_url)
             # the other report is asked for the same day first
             self.days = [day, *(d for d in self.days if d != day)]
-            return self._first_file(spec, day, body, response)
+            return self._first_file(spec, day, links, response)
         if missing is None:
             detail = f"no report for {min(self.days)} to {max(self.days)} is ready yet (GitHub is generating them)"
             return CheckResult(spec.report, Status.OK, detail, docs_url=spec.docs_url)
@@ -274,12 +274,9 @@ class _Checker:
             endpoint=spec.report,
         )
 
-    def _first_file(self, spec: Report, day: date, body: dict[str, Any], response: requests.Response) -> CheckResult:
+    def _first_file(self, spec: Report, day: date, links: list[str], response: requests.Response) -> CheckResult:
         """The report's links come from GitHub, its files from another host: fetch the first one."""
-        links = body.get("download_links") or []
         request_id = _request_id(response)
-        if not isinstance(links, list) or not all(isinstance(link, str) for link in links):
-            return failed(spec.report, _not_api_json(response, f"the {spec.report} report for {day}", spec.docs_url))
         if not links:
             detail = f"report for {day}: GitHub lists no files"
             return CheckResult(spec.report, Status.OK, detail, request_id=request_id, docs_url=spec.docs_url)
@@ -331,52 +328,6 @@ class _Checker:
         return CheckResult(
             LEGACY, Status.INFO, detail, request_id=_request_id(response), docs_url=DOCS["usage_metrics"]
         )
-
-
-def _what_came(response: requests.Response) -> str:
-    """The shape of a body that is not the JSON object GitHub's API answers with, in words."""
-    text = response.text.strip()
-    if not text:
-        return "an empty body"
-    if "html" in response.headers.get("content-type", "").lower() or text.startswith("<"):
-        return "an HTML page"
-    try:
-        body = response.json()
-    except ValueError:
-        return "text that is not JSON"
-    kinds = {list: "a JSON array", str: "a JSON string", bool: "a JSON boolean", type(None): "JSON null"}
-    return kinds.get(type(body), "a JSON object of another shape" if isinstance(body, dict) else "a JSON number")
-
-
-def _not_api_json(response: requests.Response, endpoint: str, docs_url: str) -> Unreachable:
-    return Unreachable(
-        f"GitHub answered 200 for {endpoint} with {_what_came(response)}, not what its API returns: something"
-        " other than GitHub's API (a proxy, a captive portal, a web server) may have answered.",
-        "Check `base_url` under [sources.copilot] (https://api.github.com, or https://api.<subdomain>.ghe.com)"
-        " and the proxy settings (HTTPS_PROXY), then run the check again.",
-        request_id=_request_id(response),
-        docs_url=docs_url,
-        endpoint=endpoint,
-    )
-
-
-def _answer(response: requests.Response, endpoint: str, docs_url: str) -> dict[str, Any]:
-    """The JSON object of a 200 answer; anything else (HTML, an empty body, an array) is an error."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        return body
-    raise _not_api_json(response, endpoint, docs_url)
-
-
-def _being_generated(response: requests.Response) -> bool:
-    """A bare JSON string such as "Report is being generated": GitHub's answer for a day not ready yet."""
-    try:
-        return isinstance(response.json(), str)
-    except ValueError:
-        return False
 
 
 def _request_id(response: requests.Response) -> str | None:
