@@ -34,6 +34,10 @@ class Batcher:
         self._pieces: dict[str, list[Any]] = {}
         self._bytes = 0
 
+    @property
+    def is_empty(self) -> bool:
+        return not self._pieces
+
     def add(self, table: str, data: Any) -> Iterator[tuple[str, Any]]:
         self._pieces.setdefault(table, []).append(data)
         self._bytes += _size(data)

@@ -7,7 +7,6 @@ links. The files are streamed in chunks and never held in memory.
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from copilot_source.declarations import Report
 from copilot_source.errors import Unreachable
 from copilot_source.github.client import GitHubClient
 from copilot_source.reports.layout import bad_line_error
+from copilot_source.reports.lines import LineProblem, decode_line
 
 STREAM_CHUNK = 1 << 20
 DOWNLOAD_ATTEMPTS = 5
@@ -53,6 +53,8 @@ class ReportDay:
     day: date
     files: list[Path] = field(default_factory=list)
     request_id: str | None = None
+    # the day GitHub says the report is for (its `report_day`), checked against `day` by the reader
+    report_day: str | None = None
 
     def label(self, index: int) -> str:
         return f"{self.report.report} report for {self.day}, file {index + 1} of {len(self.files)}"
@@ -76,9 +78,9 @@ def _last_line_is_json(path: Path) -> bool:
     if not last.strip():
         return True
     try:
-        json.loads(last)
-    except ValueError:
-        return False
+        decode_line(last)
+    except LineProblem as problem:
+        return not problem.cut
     return True
 
 
@@ -163,8 +165,15 @@ def fetch_report_day(
         )
         if response is None:
             return None
-        links = response.json().get("download_links") or []
-        result = ReportDay(report, day, request_id=response.headers.get("x-github-request-id"))
+        body = response.json()
+        links = body.get("download_links") or []
+        answered = body.get("report_day")
+        result = ReportDay(
+            report,
+            day,
+            request_id=response.headers.get("x-github-request-id"),
+            report_day=None if answered is None else str(answered),
+        )
         result.files = [folder / f"{report.report}-{day}-{i}.ndjson" for i in range(len(links))]
         try:
             for index, url in enumerate(links):
