@@ -206,31 +206,36 @@ def test_a_line_for_another_day_is_bad_data_naming_day_file_and_line(
 # ---- complete days only ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("limit", [1, 4])
+@pytest.mark.parametrize("limit", [1, 9])
 def test_a_partial_extract_then_a_normal_run_loads_every_table_of_every_day(
     tmp_path: Path, fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch, limit: int
 ) -> None:
-    if limit > 1:
-        # small chunks and batches: items of several days, days completed along the way
-        monkeypatch.setattr(arrow_reports, "CHUNK_BYTES", 30_000)
-        monkeypatch.setattr(batching, "MAX_BUFFERED_BYTES", 60_000)
+    # small chunks and batches: items of several days, days completed along the way
+    monkeypatch.setattr(arrow_reports, "CHUNK_BYTES", 30_000)
+    monkeypatch.setattr(batching, "MAX_BUFFERED_BYTES", 60_000)
     partial = make_pipeline(tmp_path, "partial")
-    partial.run(source_for(fake).with_resources("users_1_day").add_limit(limit))
+    # no trailing window: the next run starts at the newest day recorded as complete
+    partial.run(source_for(fake, lookback_days=0).with_resources("users_1_day").add_limit(limit))
     tables = set(partial.default_schema.data_table_names())
-    assert "users_1_day" in tables
-    # the partial run left tables (or days of tables) unwritten
     lines = all_user_lines(fake)
     written = {
         b: scalar(partial, f"SELECT count(*) FROM users_1_day__{b}") if f"users_1_day__{b}" in tables else 0
         for b in BREAKDOWNS
     }
+    # the partial run left tables (or days of tables) unwritten, and recorded only complete days
     assert any(written[b] < sum(len(line[b]) for line in lines) for b in BREAKDOWNS)
-    run(partial, fake, resources=("users_1_day",))
+    resource = partial.state["sources"]["copilot"]["resources"]["users_1_day"]
+    recorded = resource.get("entities", {}).get(f"enterprise:{fake.enterprise.slug}", {}).get("newest_day")
+    if limit == 1:
+        assert recorded is None
+    else:
+        assert recorded is not None and recorded < str(NEWEST)
+    run(partial, fake, resources=("users_1_day",), lookback_days=0)
 
     clean = make_pipeline(tmp_path, "clean")
-    run(clean, fake, resources=("users_1_day",))
+    run(clean, fake, resources=("users_1_day",), lookback_days=0)
     assert_same_data(partial, clean)
-    assert_one_row_per_key(partial, all_user_lines(fake))
+    assert_one_row_per_key(partial, lines)
 
 
 @pytest.mark.parametrize("last_value", [NEWEST, date(2099, 1, 1)], ids=["cursor", "cursor-frozen-by-a-2099-line"])

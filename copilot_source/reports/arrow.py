@@ -447,10 +447,13 @@ class ReportParser:
         self.python = LineConverter(table_name, keys, self.types, self.names, self.copies)
         self._pieces: list[Piece] = []
         self._size = 0
+        # the days of the lines the tables being yielded come from
+        self.flushing_days: frozenset[date] = frozenset()
 
     @property
-    def is_empty(self) -> bool:
-        return not self._pieces
+    def pending_days(self) -> frozenset[date]:
+        """Days with lines read but not yet turned into tables."""
+        return frozenset(piece.day for piece in self._pieces)
 
     def add(self, path: Path, label: str, day: date) -> Iterator[tuple[str, pa.Table]]:
         for first_line, chunk in read_chunks(path, self.chunk_bytes):
@@ -466,6 +469,7 @@ class ReportParser:
         pieces, self._pieces, self._size = self._pieces, [], 0
         if not pieces:
             return
+        self.flushing_days = frozenset(piece.day for piece in pieces)
         try:
             yield from self._fast(pieces)
         except Fallback:

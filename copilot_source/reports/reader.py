@@ -193,16 +193,20 @@ class ReportReader:
         load_id = _current_load_id()
         parser = self._parser()
         batcher = Batcher()
-        # days whose files were all parsed; complete once nothing of them waits in a buffer
+        # days whose files were all parsed: complete once none of their rows waits in a buffer
         parsed: list[date] = []
 
         def fetch(day: date) -> ReportDay | None:
             return fetch_report_day(self.client, self.spec, settings.enterprise, day, folder)
 
-        def complete() -> None:
-            outcome.loaded.extend(parsed)
-            parsed.clear()
-            self._remember(plan, outcome, earliest)
+        def settle() -> None:
+            """Record the days all of whose items dlt has taken (runs after their yields returned)."""
+            waiting = parser.pending_days | batcher.buffered_days
+            done = [d for d in parsed if d not in waiting]
+            if done:
+                parsed[:] = [d for d in parsed if d in waiting]
+                outcome.loaded.extend(done)
+                self._remember(plan, outcome, earliest)
 
         try:
             for day, fetched in zip(days, ordered_map(fetch, days, settings.concurrency), strict=True):
@@ -212,15 +216,16 @@ class ReportReader:
                 self._check_report_day(fetched)
                 for index, path in enumerate(fetched.files):
                     for table, data in parser.add(path, fetched.label(index), day):
-                        yield from self._items(batcher.add(table, data), load_id)
+                        yield from self._items(batcher.add(table, data, parser.flushing_days), load_id)
+                        settle()
                 fetched.remove()
                 parsed.append(day)
-                if parser.is_empty and batcher.is_empty:
-                    complete()
+                settle()
             for table, data in parser.flush():
-                yield from self._items(batcher.add(table, data), load_id)
+                yield from self._items(batcher.add(table, data, parser.flushing_days), load_id)
             yield from self._items(batcher.flush(), load_id)
-            complete()
+            settle()
+            self._remember(plan, outcome, earliest)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
             arrow_reports.release_memory()

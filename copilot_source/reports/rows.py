@@ -200,10 +200,12 @@ class RowParser:
         copies: FirstCopies | None = None,
     ) -> None:
         self.copies = copies or FirstCopies()
+        self.flushing_days: frozenset[date] = frozenset()
         self.converter = LineConverter(table_name, keys, types or ColumnTypes(), names or Names(), self.copies)
 
     def add(self, path: Path, label: str, day: date) -> Iterator[tuple[str, list[Row]]]:
         self.copies.forget_before(day)
+        self.flushing_days = frozenset({day})
         batches: dict[str, list[Row]] = {}
         for table, row in convert_lines(self.converter, file_lines(path), label, day):
             batch = batches.setdefault(table, [])
@@ -219,5 +221,5 @@ class RowParser:
         yield from ()
 
     @property
-    def is_empty(self) -> bool:
-        return True
+    def pending_days(self) -> frozenset[date]:
+        return frozenset()  # a file's rows are all yielded before `add` returns
