@@ -168,9 +168,21 @@ def present(value: Any) -> Any:
     return value
 
 
+# JSON values a field may take from one line to the next (type drift)
+drifting = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.sampled_from(["", "7", "2025-11-15", "2025-11-15T23:59:19.7920000Z", "2025-02-30T00:00:00Z"]),
+    st.text(max_size=5),
+)
+drift = optional(st.one_of(drifting, st.fixed_dictionaries({"a": optional(drifting)}), st.lists(drifting, max_size=2)))
 ide_totals = st.fixed_dictionaries(
     {
         "ide": st.sampled_from(["vscode", "jetbrains", "zed", "a-new-ide"]),
+        "drift": drift,
+        "sampled_at": optional(drifting),
         "loc_added_sum": small,
         "last_known_ide_version": optional(st.fixed_dictionaries({"ide_version": words, "sampled_at": timestamps})),
     }
@@ -198,6 +210,10 @@ user_lines = st.fixed_dictionaries(
         "totals_by_feature": optional(st.lists(feature_totals, max_size=4)),
         "totals_by_cli": optional(cli_totals),
         "ai_credits_used": optional(st.integers(0, 1000)),
+        "drift": drift,
+        "loc_deleted_sum": optional(drifting),
+        "used_agent": optional(drifting),
+        "day_partition": optional(drifting),
     }
 ).map(present)
 KEYS = ("day", "enterprise_id", "user_id")
