@@ -148,7 +148,7 @@ def test_enterprise_id_text_one_day_and_a_number_the_next_is_one_text_column(tmp
     assert rows(pipeline, f"SELECT count(*) FROM users_1_day WHERE day = DATE '{numeric_day}'") == [(len(lines),)]
 
 
-DRIFT = {
+DRIFT: dict[str, list[Any]] = {
     # field: values in the order of lines (None: absent), each a kind of drift
     "loc_added_sum": [3, 2.5, "12", 2**70, True, 7.0],  # a declared counter
     "ai_credits_used": [1, 0.25, 2**60, "n/a", 2**64 + 1],  # a declared decimal
