@@ -270,6 +270,8 @@ def _parsed(column: pa.ChunkedArray, target: pa.DataType, pattern: str, parse: A
 
 def _fit(column: pa.ChunkedArray, kind: str, column_type: str) -> _Fitted:
     """`types.fit` for a whole column of one JSON kind."""
+    if kind == "float" and not pc.all(pc.is_finite(column)).as_py():
+        raise Fallback("NaN or Infinity, which JSON does not have")  # pyarrow reads them; Python refuses
     if kind == "float" and column_type not in (BIGINT, DOUBLE):
         # JSON's 1 and 1.0 both became 1.0: which variant or text a value gets is unknown here
         raise Fallback(f"a fraction column where {column_type} is expected")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -21,6 +22,8 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention as SnakeCa
 from copilot_source.reports.layout import DAY_ROWS
 
 Record = dict[str, Any]
+# `\ud800`..`\udfff`: the escapes that may leave half of a surrogate pair in a string
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 
 
 class LineProblem(Exception):
@@ -54,10 +57,28 @@ def _number(text: str) -> Any:
     return value if math.isfinite(value) else text
 
 
+def _check_text(value: Any) -> None:
+    """Strings must be Unicode: JSON's escapes can write half of a surrogate pair, nothing stores it."""
+    if isinstance(value, str):
+        value.encode("utf-8")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
+
+
 def decode_line(raw: bytes) -> Any:
     """The JSON value of one line, strictly; raises `LineProblem` saying what is wrong."""
     try:
-        return json.loads(raw, object_pairs_hook=_unique_fields, parse_constant=_no_constant, parse_float=_number)
+        value = json.loads(raw, object_pairs_hook=_unique_fields, parse_constant=_no_constant, parse_float=_number)
+        if _SURROGATE_ESCAPE.search(raw):
+            _check_text(value)
+        return value
+    except UnicodeEncodeError:
+        raise LineProblem("holds text that is not valid Unicode (half of a surrogate pair)") from None
     except json.JSONDecodeError as exc:
         raise LineProblem(f"is not valid JSON ({exc.msg})", cut=True) from None
     except (UnicodeDecodeError, TypeError):
