@@ -296,3 +296,31 @@ def test_generated_drift_across_lines_chunks_files_days_and_runs_loads_every_val
         for field in FIELDS:
             assert_holds(row, field, line.get(field))
     assert all_tables(fast) == all_tables(reference)
+
+
+def test_a_decimal_whose_first_values_are_whole_keeps_its_fractions_later(tmp_path: Path, fake: FakeGitHub) -> None:
+    enterprise = fake.enterprise
+    first_day, second_day = enterprise.report_days()[-2:]
+
+    def phases(day: date, average: float) -> None:
+        (line,) = report_lines(fake, "enterprise-1-day", day)
+        line["totals_by_ai_adoption_phase"] = [
+            {"phase": "Phase 1", "phase_number": 1, "total_engaged_users": 3, "avg_loc_added": average, "gain": average}
+        ]
+        fake.file_overrides[("enterprise-1-day", day, 0)] = as_file([line])
+
+    enterprise.newest_report_day = first_day
+    phases(first_day, 2)
+    pipeline = make_pipeline(tmp_path)
+    run(pipeline, fake, resources=("enterprise_metrics",))
+    enterprise.newest_report_day = second_day
+    phases(second_day, 2.5)
+    run(pipeline, fake, resources=("enterprise_metrics",))
+
+    name = "enterprise_metrics__totals_by_ai_adoption_phase"
+    types = column_types(pipeline, name)
+    assert (types["avg_loc_added"], types["gain"], types["phase_number"]) == ("DOUBLE", "DOUBLE", "BIGINT")
+    assert rows(pipeline, f"SELECT day, avg_loc_added, gain FROM {name} ORDER BY day") == [
+        (first_day, 2.0, 2.0),
+        (second_day, 2.5, 2.5),
+    ]
