@@ -106,6 +106,15 @@ def staged_days_scope(day_keys: Sequence[str]) -> str:
     return f"EXISTS (SELECT 1 FROM {{staging_table}} AS s WHERE {same})"
 
 
+def _forget_merge_keys(table: str) -> None:
+    """The scope replaces the merge key: drop the one an older version stored on `table` and its
+    array tables, which dlt would otherwise warn about on every run."""
+    for name, stored in dlt.current.source_schema().tables.items():
+        if name == table or name.startswith(f"{table}__"):
+            for column in stored.get("columns", {}).values():
+                column.pop("merge_key", None)
+
+
 def fit_day_merge(
     table_format: TTableFormat | None,
     column: str,
@@ -130,7 +139,9 @@ def fit_day_merge(
             "deduplicated": True,
             "destination_scope": staged_days_scope(day_keys),
         }
-        dlt.current.resource().apply_hints(write_disposition=replace_days, merge_key="")
+        resource = dlt.current.resource()
+        resource.apply_hints(write_disposition=replace_days, merge_key="")
+        _forget_merge_keys(str(resource.table_name))
     elif table_format == "delta":
         scoped: TWriteDispositionConfig = {
             "disposition": "merge",

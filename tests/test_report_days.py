@@ -20,11 +20,12 @@ from typing import Any
 import dlt
 import pytest
 
-from copilot_source import ReportDataError, find_source_error
+import copilot_source
+from copilot_source import ReportDataError, destinations, find_source_error
 from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub
 from copilot_source.demo.fake_github.data import BREAKDOWNS
 from copilot_source.reports import arrow as arrow_reports
-from copilot_source.reports import batching
+from copilot_source.reports import batching, reader
 from tests.compare import assert_same_data, source_state
 from tests.conftest import (
     NEWEST,
@@ -243,7 +244,15 @@ def test_a_pipeline_of_an_older_version_continues_where_it_was(
     tmp_path: Path, fake: FakeGitHub, last_value: date
 ) -> None:
     pipeline = make_pipeline(tmp_path)
-    run(pipeline, fake, resources=("users_1_day",))
+    with pytest.MonkeyPatch.context() as older:
+        # what an older version wrote: tables merged with dlt's cdc, Arrow tables without load ids
+        fit = destinations.fit_day_merge
+        older.setattr(
+            copilot_source, "fit_day_merge", lambda fmt, column, first, last, day_keys: fit(fmt, column, first, last)
+        )
+        older.setattr(reader, "_current_load_id", lambda: None)
+        run(pipeline, fake, resources=("users_1_day",))
+    assert "_dlt_load_id" not in {r[0] for r in rows(pipeline, "DESCRIBE users_1_day__totals_by_ide")}
     first = fake.enterprise.report_days()[0]
     hole = first + timedelta(days=1)
     # the state an older version kept: dlt's incremental cursor and the days beside it
@@ -261,7 +270,9 @@ def test_a_pipeline_of_an_older_version_continues_where_it_was(
     fake.enterprise.newest_report_day = NEWEST + timedelta(days=1)
     fake.clear_log()
 
-    run(pipeline, fake, resources=("users_1_day",))
+    with dlt_warnings() as warnings:
+        run(pipeline, fake, resources=("users_1_day",))
+    assert warnings == []
 
     asked = sorted(s.query["day"] for s in fake.calls("api", f"/reports/{USERS}"))
     window = [str(NEWEST - timedelta(days=3) + timedelta(days=n)) for n in range((TODAY - NEWEST).days + 3)]
@@ -274,6 +285,12 @@ def test_a_pipeline_of_an_older_version_continues_where_it_was(
         "holes": [],
     }
     assert_one_row_per_key(pipeline, all_user_lines(fake))
+    # rows of days the older version wrote and this run did not re-read have no load id
+    reread = NEWEST - timedelta(days=3)
+    for table in ("users_1_day", "users_1_day__totals_by_ide"):
+        assert rows(
+            pipeline, f"SELECT DISTINCT day >= '{reread}' OR day = '{hole}' FROM {table} WHERE _dlt_load_id IS NULL"
+        ) == [(False,)]
 
 
 # ---- GitHub's documented shapes --------------------------------------------------------------

@@ -120,9 +120,10 @@ class ReportReader:
         """dlt items: the resource's own rows as they are, array tables marked with their table."""
         for table, data in batches:
             if load_id is not None and isinstance(data, pa.Table):
-                # dlt adds its load id to row dicts only: Arrow tables carry it from here
+                # dlt adds its load id to row dicts only: Arrow tables carry it from here (nullable:
+                # tables an older version wrote have rows without it)
                 column = pa.repeat(pa.scalar(load_id, pa.string()), data.num_rows)
-                data = data.append_column(pa.field(C_DLT_LOAD_ID, pa.string(), nullable=False), column)
+                data = data.append_column(pa.field(C_DLT_LOAD_ID, pa.string()), column)
             if table == self.spec.table:
                 yield data
             elif table in self._declared:
