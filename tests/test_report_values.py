@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from copilot_source.reports.arrow import ReportParser
 from copilot_source.reports.lines import LineProblem, day_rows, decode_line
+from copilot_source.reports.rows import RowParser
 from copilot_source.reports.types import MISFIT, ColumnTypes, declared_type, fit, parse_timestamp
 
 UTC = timezone.utc
@@ -124,3 +128,25 @@ def test_timestamps_keep_microseconds_and_cut_what_is_beyond() -> None:
     assert parse_timestamp("2025-11-15T23:59:19.7920000Z") == datetime(2025, 11, 15, 23, 59, 19, 792000, tzinfo=UTC)
     assert parse_timestamp("2025-11-15T23:59:19.9999999Z") == datetime(2025, 11, 15, 23, 59, 19, 999999, tzinfo=UTC)
     assert parse_timestamp("0001-01-01T00:30:00+01:00") is None  # before the year 1
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["arrow", "python"])
+def test_a_repeated_key_is_dropped_whoever_takes_turns_in_the_file(tmp_path: Path, fast: bool) -> None:
+    lines = [
+        {"day": "2026-01-05", "enterprise_id": eid, "user_id": user, "n": n, "by_ide": [{"ide": "x"}]}
+        for n, (eid, user) in enumerate([("1", 5), ("2", 5), ("1", 5), ("2", 6), ("2", 5)])
+    ]
+    path = tmp_path / "f.ndjson"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    keys = ("day", "enterprise_id", "user_id")
+    parser = ReportParser("t", keys) if fast else RowParser("t", keys)
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for name, data in [*parser.add(path, "f", date(2026, 1, 5)), *parser.flush()]:
+        tables.setdefault(name, []).extend(data.to_pylist() if fast else data)
+    assert sorted((r["enterprise_id"], r["user_id"], r["n"]) for r in tables["t"]) == [
+        ("1", 5, 0.0),
+        ("2", 5, 1.0),
+        ("2", 6, 3.0),
+    ]
+    assert len(tables["t__by_ide"]) == 3
+    assert parser.copies.dropped == {date(2026, 1, 5): 2}

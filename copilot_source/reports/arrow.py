@@ -6,9 +6,10 @@ bounded by the chunk size whatever the size of the report.
 
 The fast path only converts what it can convert exactly. A chunk pyarrow refuses (a field that
 changes from number to text inside it, a line that is not JSON) or whose values it cannot place
-exactly (an integer of 16 digits or more, which pyarrow may round; a number that must become
-text, whose JSON spelling a double has lost) is converted line by line by `rows.LineConverter`,
-which also names the first bad line. Both therefore load the same columns, types and values.
+exactly (a number of 2**53 or more among fractions, which pyarrow may have rounded; a number
+that must become text, whose JSON spelling a double has lost) is converted line by line by
+`rows.LineConverter`, which also names the first bad line. Both therefore load the same columns,
+types and values.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,7 +26,7 @@ import pyarrow.json as pj
 
 from copilot_source.reports.arrow_layout import flatten_columns, split_tables, typed_keys, unwrap_day_rows
 from copilot_source.reports.arrow_types import Fallback
-from copilot_source.reports.duplicates import FirstCopies
+from copilot_source.reports.duplicates import FirstCopies, Key
 from copilot_source.reports.layout import LIST_INDEX
 from copilot_source.reports.lines import Names
 from copilot_source.reports.rows import LineConverter, Row, chunk_lines, convert_lines, rows_table
@@ -38,9 +40,6 @@ CHUNK_BYTES = 4 << 20
 THREADED_PARSE_BYTES = 1 << 20
 # top-level fields pyarrow would guess to be timestamps: read as text, typed by the rule
 _TEXT_FIELDS = (*sorted(TOP_LEVEL_DATES), "day_partition")
-# integers of this many digits may exceed 2**53: pyarrow reads some of them as doubles
-_LONG_INTEGER = b"0" * 16
-_DIGITS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
 
 
 def release_memory() -> None:
@@ -50,7 +49,13 @@ def release_memory() -> None:
 
 
 def read_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:
-    """Yield (number of the chunk's first line, whole lines of the file) of about `chunk_bytes`.
+    """Yield (number of the chunk's first line, whole lines of the file) of about `chunk_bytes`."""
+    for first_line, chunk, _ in _counted_chunks(path, chunk_bytes):
+        yield first_line, chunk
+
+
+def _counted_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[int, bytes, int]]:
+    """`read_chunks` with the number of lines (newlines) of each chunk.
 
     A chunk ends at the last newline of a block read, and the next read starts right after it:
     the cut-off line is read again rather than glued to the next block (one copy fewer).
@@ -69,12 +74,13 @@ def read_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[in
                     size *= 2
                     continue
                 if block.strip():
-                    yield line, block + b"\n"  # the last line, without its newline
+                    yield line, block + b"\n", 1  # the last line, without its newline
                 return
             if cut < len(block):
                 file.seek(start + cut)
-            yield line, block[:cut] if cut < len(block) else block
-            line += block.count(b"\n", 0, cut)
+            lines = block.count(b"\n", 0, cut)
+            yield line, block[:cut] if cut < len(block) else block, lines
+            line += lines
             size = chunk_bytes
 
 
@@ -100,8 +106,6 @@ def _parse(chunk: bytes, schema: pa.Schema) -> pa.Table:
 
 def parse_chunk(chunk: bytes) -> pa.Table:
     """Parse NDJSON; strings pyarrow would guess to be timestamps stay the text they were."""
-    if chunk.translate(_DIGITS).find(_LONG_INTEGER) >= 0:
-        raise Fallback("an integer of 16 digits or more")
     try:
         table = _parse(chunk, pa.schema([(name, pa.string()) for name in _TEXT_FIELDS]))
         exact = pa.schema([f.with_type(_no_timestamps(f.type)) for f in table.schema])
@@ -125,16 +129,34 @@ class Piece:
     label: str
     first_line: int
     day: date
+    lines: int
 
 
 def _line_counts(pieces: Sequence[Piece], rows: int) -> list[int]:
     """Lines per piece, as pyarrow counts rows (blank lines are none); two objects on one line differ."""
-    counts = [piece.data.count(b"\n") for piece in pieces]
+    counts = [piece.lines for piece in pieces]
     if sum(counts) != rows:
         counts = [sum(1 for line in piece.data.split(b"\n") if line.strip()) for piece in pieces]
         if sum(counts) != rows:
             raise Fallback("a line holding more or less than one JSON value")
     return counts
+
+
+def _key_groups(columns: dict[str, pa.ChunkedArray], keys: Sequence[str]) -> list[tuple[Key, list[Any]]]:
+    """The rows' keys as (leading key, last key values) runs, in row order: one run for the usual
+    chunk of one day and enterprise (the last key column alone becomes Python values)."""
+    leading = [columns[k] for k in keys[:-1]]
+    lasts = columns[keys[-1]]
+    if all(pc.count_distinct(column).as_py() == 1 for column in leading):
+        return [(tuple(column[0].as_py() for column in leading), lasts.to_pylist())]
+    groups: list[tuple[Key, list[Any]]] = []
+    for *head, last in zip(*(c.to_pylist() for c in leading), lasts.to_pylist(), strict=True):
+        if not groups or groups[-1][0] != tuple(head):
+            groups.append((tuple(head), []))
+        groups[-1][1].append(last)
+    if len({leading for leading, _ in groups}) < len(groups):
+        raise Fallback("the lines of two enterprises or days take turns")  # the line by line path keeps order
+    return groups
 
 
 class ReportParser:
@@ -172,10 +194,10 @@ class ReportParser:
         return frozenset(piece.day for piece in self._pieces)
 
     def add(self, path: Path, label: str, day: date) -> Iterator[tuple[str, pa.Table]]:
-        for first_line, chunk in read_chunks(path, self.chunk_bytes):
+        for first_line, chunk, lines in _counted_chunks(path, self.chunk_bytes):
             if self._pieces and self._size + len(chunk) > self.chunk_bytes:
                 yield from self.flush()  # joined, the lines would exceed a chunk
-            self._pieces.append(Piece(chunk, label, first_line, day))
+            self._pieces.append(Piece(chunk, label, first_line, day, lines))
             self._size += len(chunk)
             if self._size >= self.chunk_bytes:
                 yield from self.flush()
@@ -215,16 +237,21 @@ class ReportParser:
         columns = flatten_columns(table, self.names)
         typed_keys(self.types, self.table_name, columns, self.keys)
         if "day" in self.keys:
-            days = pa.array([p.day for p, n in zip(pieces, counts, strict=True) for _ in range(n)], pa.date32())
+            days = pa.concat_arrays(
+                [pa.repeat(pa.scalar(p.day, pa.date32()), n) for p, n in zip(pieces, counts, strict=True)]
+            )
             if not pc.all(pc.equal(columns["day"], pc.take(days, lines))).as_py():
                 raise Fallback("a line for another day")
-        keys = list(zip(*(columns[k].to_pylist() for k in self.keys), strict=True))
-        firsts = self.copies.first_of(keys)
+        groups = _key_groups(columns, self.keys)
+        firsts = [first for leading, lasts in groups for first in self.copies.first_of(leading, lasts)]
         if not all(firsts):
             mask = pa.array(firsts)
             columns = {name: column.filter(mask) for name, column in columns.items()}
         tables = list(split_tables(self.types, self.table_name, columns, self.keys, self.names))
-        self.copies.commit(keys, firsts)
+        done = 0
+        for leading, lasts in groups:
+            self.copies.commit(leading, lasts, firsts[done : done + len(lasts)])
+            done += len(lasts)
         return tables
 
     def _slow(self, piece: Piece) -> Iterator[tuple[str, pa.Table]]:

@@ -21,6 +21,7 @@ from copilot_source.reports.types import (
     DATE,
     DATE_PATTERN,
     DOUBLE,
+    EXACT_DOUBLE,
     TEXT,
     TIMESTAMP,
     TIMESTAMP_PATTERN,
@@ -89,8 +90,13 @@ def _parsed(column: pa.ChunkedArray, target: pa.DataType, pattern: str, parse: A
 
 def _fit(column: pa.ChunkedArray, kind: str, column_type: str) -> _Fitted:
     """`types.fit` for a whole column of one JSON kind."""
-    if kind == "float" and not pc.all(pc.is_finite(column)).as_py():
-        raise Fallback("NaN or Infinity, which JSON does not have")  # pyarrow reads them; Python refuses
+    if kind == "float":
+        if not pc.all(pc.is_finite(column)).as_py():
+            raise Fallback("NaN or Infinity, which JSON does not have")  # pyarrow reads them; Python refuses
+        largest = pc.max(pc.abs(column)).as_py()
+        if largest is not None and largest >= EXACT_DOUBLE:
+            # an integer beyond 64 bits, or beside fractions, that pyarrow may have rounded
+            raise Fallback("a number of 2**53 or more in a column of fractions")
     if kind == "float" and column_type not in (BIGINT, DOUBLE):
         # JSON's 1 and 1.0 both became 1.0: which variant or text a value gets is unknown here
         raise Fallback(f"a fraction column where {column_type} is expected")
@@ -110,9 +116,13 @@ def _fit(column: pa.ChunkedArray, kind: str, column_type: str) -> _Fitted:
             return _Fitted(pc.cast(kept, pa.int64()), misfits if pc.any(misfits).as_py() else None)
         return _all_misfit(column)
     if column_type == DOUBLE:
-        if kind in ("int", "float"):
-            # integers of 15 digits at most reach the fast path: every one is exact as a double
-            return _Fitted(pc.cast(column, pa.float64()), None)
+        if kind == "float":
+            return _Fitted(column, None)
+        if kind == "int":
+            # an integer beyond 2**53 is not exact as a double: it goes to the bigint variant
+            inexact = pc.or_(pc.greater(column, EXACT_DOUBLE), pc.less(column, -EXACT_DOUBLE))
+            kept = pc.if_else(inexact, pa.scalar(None, column.type), column)
+            return _Fitted(pc.cast(kept, pa.float64()), inexact if pc.any(inexact).as_py() else None)
         return _all_misfit(column)
     if column_type == BOOL:
         return _Fitted(column, None) if kind == "bool" else _all_misfit(column)
