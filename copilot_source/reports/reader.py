@@ -24,6 +24,7 @@ from dlt.common.pipeline import PipelineContext
 from dlt.common.schema import Schema
 from dlt.common.schema.typing import C_DLT_LOAD_ID, TWriteDispositionConfig
 from dlt.common.storages.exceptions import CurrentLoadPackageStateNotAvailable
+from dlt.extract.exceptions import CurrentSourceSchemaNotAvailable
 
 from copilot_source.concurrency import ordered_map
 from copilot_source.config import SourceSettings, earliest_report_day
@@ -75,7 +76,7 @@ def _current_load_id() -> str | None:
 def _pipeline_schema() -> Schema | None:
     try:
         return dlt.current.source_schema()
-    except Exception:  # outside a pipeline (a resource iterated by hand)
+    except CurrentSourceSchemaNotAvailable:  # a resource iterated by hand, outside a pipeline
         return None
 
 
@@ -88,6 +89,8 @@ class ReportReader:
         self.spec = spec
         self.fast = fast
         self._declared: set[str] = set()
+        # the lines of this run's days, by key (made anew for each read)
+        self.copies = FirstCopies()
 
     @property
     def entity(self) -> str:
@@ -226,7 +229,7 @@ class ReportReader:
                 yield from self._items(batcher.add(table, data, parser.flushing_days), load_id)
             yield from self._items(batcher.flush(), load_id)
             settle()
-            self._remember(plan, outcome, earliest)
+            self._remember(plan, outcome, earliest)  # also a run that found no day at all
         finally:
             shutil.rmtree(folder, ignore_errors=True)
             arrow_reports.release_memory()
