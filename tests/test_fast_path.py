@@ -57,7 +57,8 @@ def test_both_paths_load_drifting_types_and_mixed_shapes_alike(
             fake.file_overrides[("enterprise-1-day", day, 0)] = (json.dumps(wrapper) + "\n").encode()
     fast = make_pipeline(tmp_path, "fast")
     reference = make_pipeline(tmp_path, "reference")
-    run(fast, fake, fast_path=True)
-    run(reference, fake, fast_path=False)
+    reports = ("users_1_day", "enterprise_metrics")
+    run(fast, fake, resources=reports, fast_path=True)
+    run(reference, fake, resources=reports, fast_path=False)
 
     assert_same_data(fast, reference)

@@ -242,7 +242,7 @@ FIELDS = ("extra", "loc_deleted_sum", "avg_gain", "used_agent", "enterprise_note
 lines_of_a_day = st.lists(st.fixed_dictionaries({f: values for f in FIELDS}), min_size=1, max_size=8)
 # no shrinking: each example runs pipelines, and a failing one is printed as it was generated
 DRIFT_SETTINGS = settings(
-    max_examples=5,
+    max_examples=3,
     deadline=None,
     derandomize=True,
     suppress_health_check=list(HealthCheck),
