@@ -47,7 +47,10 @@ def unwrap_day_rows(table: pa.Table) -> tuple[pa.Table, pa.Array]:
                 if pa.types.is_null(own.type):
                     merged = wrapper
                 elif own.type == wrapper.type:
-                    merged = pc.coalesce(own, wrapper)
+                    try:
+                        merged = pc.coalesce(own, wrapper)
+                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                        raise Fallback(str(exc)) from None
                 else:
                     raise Fallback(f"{name} differs in type between a wrapper and its day rows")
                 days = days.set_column(days.column_names.index(name), name, merged)
