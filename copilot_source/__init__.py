@@ -7,7 +7,7 @@ pipeline.run(copilot_source())  # config and secrets from .dlt/ or SOURCES__COPI
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import dlt
@@ -71,24 +71,15 @@ __all__ = [
 
 
 def _report_resource(reader: ReportReader, settings: SourceSettings, table_format: TTableFormat | None) -> DltResource:
+    """A report's resource: the days its own record plans (see `reports.days`), each day's
+    rows replacing that day's rows in the destination, in the report's table and array tables."""
     spec: Report = reader.spec
-    end_value = settings.end_date + timedelta(days=1) if settings.end_date else None
-    cursor = dlt.sources.incremental[date](
-        "day",
-        initial_value=settings.start_date,
-        end_value=end_value,
-        # re-read the trailing days every run: GitHub finalises reports late
-        lag=settings.lookback_days or None,
-        # many rows share one day: no per-row dedup hashes in the state (dlt issue #4030)
-        primary_key=(),
-        allow_external_schedulers=False,
-    )
 
-    def read(day: dlt.sources.incremental[date] = cursor) -> Iterator[Any]:
+    def read() -> Iterator[Any]:
+        plan = reader.plan()
         # the days this run re-reads, which a merge on this destination may replace
-        first = settings.start_date if settings.is_backfill else day.start_value or settings.start_date
-        fit_day_merge(table_format, "day", first, settings.end_date)
-        yield from reader.read(day)
+        fit_day_merge(table_format, "day", plan.window_start, settings.end_date, day_keys=spec.day_keys)
+        yield from reader.read(plan)
 
     resource: DltResource = dlt.resource(read, name=spec.table, max_table_nesting=0)
     # the array tables inherit these hints (see `reports.breakdown_hints`)

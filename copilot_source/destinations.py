@@ -84,10 +84,49 @@ def day_scope(column: str, first: date, last: date | None) -> str:
     return scope
 
 
-def fit_day_merge(table_format: TTableFormat | None, column: str, first: date, last: date | None = None) -> None:
-    """Make the current resource replace the days `first`..`last` on this destination."""
+def staged_days_scope(day_keys: Sequence[str]) -> str:
+    """The destination rows of the days (and entity) a load stages: those it replaces."""
+    same = " AND ".join(f's."{key}" = {{table}}."{key}"' for key in day_keys)
+    return f"EXISTS (SELECT 1 FROM {{staging_table}} AS s WHERE {same})"
+
+
+def _forget_merge_keys(table: str) -> None:
+    """The scope replaces the merge key: drop the one an older version stored on `table` and its
+    array tables, which dlt would otherwise warn about on every run."""
+    for name, stored in dlt.current.source_schema().tables.items():
+        if name == table or name.startswith(f"{table}__"):
+            for column in stored.get("columns", {}).values():
+                column.pop("merge_key", None)
+
+
+def fit_day_merge(
+    table_format: TTableFormat | None,
+    column: str,
+    first: date,
+    last: date | None = None,
+    day_keys: Sequence[str] = (),
+) -> None:
+    """Make the current resource replace the days `first`..`last` on this destination.
+
+    With `day_keys` (the resource yields each key once: its staged rows need no deduplication),
+    DuckDB deletes the staged days and inserts their rows (`delete-insert`). Its MERGE, which
+    `cdc` runs, holds a buffer per column and thread and runs out of a 192 MB memory limit at some
+    700 columns; dlt's `delete-insert` by merge key ORs the primary key in, which DuckDB runs as a
+    nested loop. A destination scope naming the staged days avoids both.
+    """
     check_destination(table_format)
-    if table_format == "delta":
+    found = _destination_capabilities()
+    if day_keys and not table_format and found and found[0] in ("duckdb", "motherduck"):
+        replace_days: TWriteDispositionConfig = {
+            "disposition": "merge",
+            "strategy": "delete-insert",
+            "deduplicated": True,
+            "destination_scope": staged_days_scope(day_keys),
+        }
+        resource = dlt.current.resource()
+        resource.apply_hints(write_disposition=replace_days, merge_key="")
+        _forget_merge_keys(str(resource.table_name))
+    elif table_format == "delta":
         scoped: TWriteDispositionConfig = {
             "disposition": "merge",
             "strategy": "cdc",

@@ -39,6 +39,13 @@ def source_state(pipeline: dlt.Pipeline) -> dict[str, Any]:
     return state
 
 
+def newest_day(pipeline: dlt.Pipeline, table: str = "users_1_day") -> str | None:
+    """The newest day a report resource recorded as complete (for its one enterprise)."""
+    entities = pipeline.state["sources"]["copilot"]["resources"][table]["entities"]
+    (record,) = entities.values()
+    return record.get("newest_day")  # type: ignore[no-any-return]
+
+
 Snapshot = tuple[dict[str, tuple[dict[str, str], list[tuple[Any, ...]]]], dict[str, Any]]
 
 

@@ -105,6 +105,12 @@ def scalar(pipeline: dlt.Pipeline, sql: str) -> Any:
     return rows(pipeline, sql)[0][0]
 
 
+def report_state(pipeline: dlt.Pipeline, table: str = "users_1_day", entity: str = "") -> dict[str, Any]:
+    """What a report resource remembers of one enterprise's days: first_day, newest_day, holes."""
+    entities = pipeline.state["sources"]["copilot"]["resources"][table]["entities"]
+    return dict(entities[entity or f"enterprise:{FakeEnterprise().slug}"])
+
+
 def report_lines(fake: FakeGitHub, report: str, day: date) -> list[dict[str, Any]]:
     """What GitHub served for a day, parsed independently of the code under test."""
     return [json.loads(line) for line in fake.enterprise.report_lines(report, day)]

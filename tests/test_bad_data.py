@@ -93,8 +93,28 @@ def without_user_id(line: str) -> str:
         (without_user_id, "the line lacks user_id."),
         (lambda line: line.replace('"user_id":', '"user_id"'), "the line is not valid JSON (Expecting ':' delimiter)."),
         (lambda line: "[1, 2]", "the line is not a JSON object."),
+        (lambda line: line[:-1] + ',"user_id":5}', "the line names the field 'user_id' twice."),
+        (lambda line: line[:-1] + ',"ratio":NaN}', "the line is not valid JSON (NaN is not a JSON number)."),
+        (
+            lambda line: line.replace('"user_id":', '"user_id":"u-').replace(',"user_login"', '","user_login"'),
+            'the line has user_id "u-{user}", which is not a bigint like the column user_id.',
+        ),
+        (lambda line: '{"day_totals": [1]}', "the line has a day_totals[0] that is not an object."),
+        (
+            lambda line: line[:-1] + ',"note":"\\ud800"}',
+            "the line holds text that is not valid Unicode (half of a surrogate pair).",
+        ),
     ],
-    ids=["no-user-id", "bad-json", "not-an-object"],
+    ids=[
+        "no-user-id",
+        "bad-json",
+        "not-an-object",
+        "field-twice",
+        "nan",
+        "user-id-text",
+        "day-row-not-an-object",
+        "lone-surrogate",
+    ],
 )
 @pytest.mark.parametrize("fast_path", [True, False], ids=["arrow", "python"])
 def test_both_parsers_name_the_day_file_line_and_problem(
@@ -107,7 +127,8 @@ def test_both_parsers_name_the_day_file_line_and_problem(
     pipeline = make_pipeline(tmp_path)
 
     error = expect_bad_data(pipeline, fake, resources=("users_1_day",), fast_path=fast_path)
-    assert error.cause == f"users-1-day report for {day}, file 1 of 2, line 2: {problem}"
+    user = json.loads(file_lines(fake, day, 0)[1])["user_id"]
+    assert error.cause == f"users-1-day report for {day}, file 1 of 2, line 2: {problem.format(user=user)}"
     # nothing loaded, nothing pending, no cursor
     assert not pipeline.list_normalized_load_packages()
     assert "sources" not in pipeline.state
@@ -162,7 +183,8 @@ def test_an_empty_file_is_an_empty_part_of_its_day(tmp_path: Path, fake: FakeGit
 def test_unknown_fields_and_enum_values_load_as_data(tmp_path: Path, fake: FakeGitHub) -> None:
     day = fake.enterprise.report_days()[1]
     records = [json.loads(line) for line in file_lines(fake, day, 0)]
-    first = records[0]
+    # a user with an element in each array the test renames (the fake's arrays vary by day)
+    first = next(r for r in records if r["totals_by_language_model"])
     first["totals_by_ide"][0]["ide"] = "zed"
     first["totals_by_feature"][0]["feature"] = "copilot_space_agent"
     first["totals_by_language_model"][0]["model"] = "gpt-9-preview"

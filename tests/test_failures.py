@@ -46,7 +46,8 @@ def test_a_failed_load_says_why_in_one_line_and_changes_nothing(
         assert counts["users_1_day"] == sum(
             len(fake.enterprise.users_report_lines(d)) for d in fake.enterprise.report_days()
         )
-        assert state["sources"]["copilot"]["resources"]["users_1_day"]["newest_day"] == NEWEST.isoformat()
+        entities = state["sources"]["copilot"]["resources"]["users_1_day"]["entities"]
+        assert entities[f"enterprise:{fake.enterprise.slug}"]["newest_day"] == NEWEST.isoformat()
 
         overrides = FAILURES[code](fake)
         result = load(isolated_dlt, fake_env(fake, **overrides))

@@ -16,6 +16,7 @@ from tests.conftest import (
     days_between,
     make_pipeline,
     report_lines,
+    report_state,
     rows,
     run,
     scalar,
@@ -200,11 +201,10 @@ def test_a_hole_in_the_middle_is_retried_until_github_has_it(tmp_path: Path, fak
     pipeline = make_pipeline(tmp_path)
     run(pipeline, fake)
     assert scalar(pipeline, f"SELECT count(*) FROM users_1_day WHERE day = DATE '{hole}'") == 0
-    state = pipeline.state["sources"]["copilot"]["resources"]["users_1_day"]
-    assert state["holes"] == [str(hole)]
+    assert report_state(pipeline)["holes"] == [str(hole)]
 
     run(pipeline, fake)  # still missing: asked again, still remembered
-    assert pipeline.state["sources"]["copilot"]["resources"]["users_1_day"]["holes"] == [str(hole)]
+    assert report_state(pipeline)["holes"] == [str(hole)]
 
     fake.enterprise.unavailable_days.clear()
     fake.clear_log()
@@ -214,10 +214,9 @@ def test_a_hole_in_the_middle_is_retried_until_github_has_it(tmp_path: Path, fak
     assert scalar(pipeline, f"SELECT count(*) FROM users_1_day WHERE day = DATE '{hole}'") == len(
         user_lines(fake, [hole])
     )
-    assert pipeline.state["sources"]["copilot"]["resources"]["users_1_day"]["holes"] == []
-    # the cursor never went backwards
-    cursor = pipeline.state["sources"]["copilot"]["resources"]["users_1_day"]["incremental"]["day"]
-    assert cursor["last_value"] == NEWEST
+    assert report_state(pipeline)["holes"] == []
+    # the newest day never went backwards
+    assert report_state(pipeline)["newest_day"] == str(NEWEST)
 
 
 def test_a_renamed_login_updates_in_place_without_duplicates(tmp_path: Path, fake: FakeGitHub) -> None:
@@ -319,7 +318,7 @@ def test_compressed_report_files_load_like_plain_ones(tmp_path: Path, fake: Fake
 def test_a_backfill_reloads_a_range_and_leaves_the_cursor_alone(tmp_path: Path, fake: FakeGitHub) -> None:
     pipeline = make_pipeline(tmp_path)
     run(pipeline, fake)
-    cursor_before = pipeline.state["sources"]["copilot"]["resources"]["users_1_day"]["incremental"]["day"].copy()
+    record_before = report_state(pipeline)
     first = fake.enterprise.first_report_day
     backfilled = days_between(first + timedelta(days=1), first + timedelta(days=2))
     untouched = first + timedelta(days=3)
@@ -339,8 +338,8 @@ def test_a_backfill_reloads_a_range_and_leaves_the_cursor_alone(tmp_path: Path, 
     assert scalar(pipeline, f"SELECT sum(loc_added_sum) FROM users_1_day WHERE day = DATE '{untouched}'") == sum(
         row["loc_added_sum"] for row in before_untouched
     )
-    cursor_after = pipeline.state["sources"]["copilot"]["resources"]["users_1_day"]["incremental"]["day"]
-    assert cursor_after["last_value"] == cursor_before["last_value"] == NEWEST
+    assert report_state(pipeline) == record_before
+    assert record_before["newest_day"] == str(NEWEST)
 
 
 def test_every_seat_page_is_read_once(tmp_path: Path) -> None:

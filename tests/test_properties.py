@@ -152,7 +152,7 @@ words = st.text(string.ascii_letters + string.digits + "-_. :/+", min_size=1, ma
 timestamps = st.datetimes(datetime(2025, 1, 1), datetime(2027, 1, 1), timezones=st.just(timezone.utc)).map(
     lambda m: m.strftime("%Y-%m-%dT%H:%M:%S.") + f"{m.microsecond // 1000:03d}Z"
 )
-days = st.dates(date(2025, 10, 10), date(2026, 12, 31)).map(date.isoformat)
+DAY = date(2026, 1, 5)
 
 
 def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -168,9 +168,21 @@ def present(value: Any) -> Any:
     return value
 
 
+# JSON values a field may take from one line to the next (type drift)
+drifting = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.sampled_from(["", "7", "2025-11-15", "2025-11-15T23:59:19.7920000Z", "2025-02-30T00:00:00Z"]),
+    st.text(max_size=5),
+)
+drift = optional(st.one_of(drifting, st.fixed_dictionaries({"a": optional(drifting)}), st.lists(drifting, max_size=2)))
 ide_totals = st.fixed_dictionaries(
     {
         "ide": st.sampled_from(["vscode", "jetbrains", "zed", "a-new-ide"]),
+        "drift": drift,
+        "sampled_at": optional(drifting),
         "loc_added_sum": small,
         "last_known_ide_version": optional(st.fixed_dictionaries({"ide_version": words, "sampled_at": timestamps})),
     }
@@ -190,7 +202,7 @@ user_lines = st.fixed_dictionaries(
     {
         "user_id": ids,
         "enterprise_id": st.integers(1, 10**6).map(str),
-        "day": days,
+        "day": st.just(DAY.isoformat()),
         "user_login": words,
         "loc_added_sum": small,
         "used_chat": optional(st.booleans()),
@@ -198,6 +210,10 @@ user_lines = st.fixed_dictionaries(
         "totals_by_feature": optional(st.lists(feature_totals, max_size=4)),
         "totals_by_cli": optional(cli_totals),
         "ai_credits_used": optional(st.integers(0, 1000)),
+        "drift": drift,
+        "loc_deleted_sum": optional(drifting),
+        "used_agent": optional(drifting),
+        "day_partition": optional(drifting),
     }
 ).map(present)
 KEYS = ("day", "enterprise_id", "user_id")
@@ -218,22 +234,24 @@ def canonical(tables: dict[str, list[dict[str, Any]]]) -> dict[str, list[str]]:
 
 def arrow_conversion(path: Path, chunk_bytes: int) -> dict[str, list[dict[str, Any]]]:
     tables: dict[str, list[dict[str, Any]]] = {}
-    for _, chunk in arrow_reports.read_chunks(path, chunk_bytes):
-        table = arrow_reports.unwrap_day_rows(arrow_reports.parse_chunk(chunk))
-        for name, part in arrow_reports.split_tables(table, "users_1_day", KEYS):
-            tables.setdefault(name, []).extend(part.to_pylist())
+    parser = arrow_reports.ReportParser("users_1_day", KEYS, chunk_bytes=chunk_bytes)
+    for name, part in [*parser.add(path, "a file", DAY), *parser.flush()]:
+        tables.setdefault(name, []).extend(part.to_pylist())
     return tables
 
 
 def python_conversion(path: Path) -> dict[str, list[dict[str, Any]]]:
     tables: dict[str, list[dict[str, Any]]] = {}
-    for name, batch in python_reports.report_rows(path, "users_1_day", KEYS, "a file"):
+    for name, batch in python_reports.RowParser("users_1_day", KEYS).add(path, "a file", DAY):
         tables.setdefault(name, []).extend(batch)
     return tables
 
 
 @PROPERTY
-@given(lines=st.lists(user_lines, min_size=1, max_size=12), chunk_bytes=st.integers(64, 4096))
+@given(
+    lines=st.lists(user_lines, min_size=1, max_size=12, unique_by=lambda line: line["user_id"]),
+    chunk_bytes=st.integers(64, 4096),
+)
 def test_arrow_and_python_conversions_agree_on_any_report_lines(
     tmp_path_factory: pytest.TempPathFactory, lines: list[dict[str, Any]], chunk_bytes: int
 ) -> None:

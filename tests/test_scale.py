@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from tests.conftest import make_pipeline, run
 from tests.postgres import running_postgres
 
 KEYS = ("day", "enterprise_id", "user_id")
+DAY = date(2026, 1, 5)
 
 
 def user_line(user_id: int, day: str = "2026-01-05", **extra: Any) -> str:
@@ -43,10 +45,13 @@ def write(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def parse_all(parser: ReportParser, files: list[tuple[Path, str]]) -> list[tuple[str, Any]]:
+def parse_all(
+    parser: ReportParser, files: list[tuple[Path, str]], days: list[date] | None = None
+) -> list[tuple[str, Any]]:
+    """Every table the parser makes of `files` (of the day 2026-01-05 unless `days` says)."""
     tables: list[tuple[str, Any]] = []
-    for path, label in files:
-        tables.extend(parser.add(path, label))
+    for index, (path, label) in enumerate(files):
+        tables.extend(parser.add(path, label, days[index] if days else DAY))
     tables.extend(parser.flush())
     return tables
 
@@ -78,10 +83,18 @@ def test_files_whose_field_types_differ_still_load_every_line(tmp_path: Path) ->
     # GitHub sends a field as a number one day and as text the next: parsed together they clash
     numbers = write(tmp_path / "a.ndjson", [user_line(1, surface=1), user_line(2, surface=2)])
     texts = write(tmp_path / "b.ndjson", [user_line(3, day="2026-01-06", surface="desktop")])
-    tables = parse_all(ReportParser("users_1_day", KEYS), [(numbers, "a"), (texts, "b")])
+    files = [(numbers, "a"), (texts, "b")]
+    tables = parse_all(ReportParser("users_1_day", KEYS), files, [DAY, date(2026, 1, 6)])
 
     roots = [data for name, data in tables if name == "users_1_day"]
-    assert [t.column("surface").to_pylist() for t in roots] == [[1, 2], ["desktop"]]
+
+    # an undeclared number is a double; text that comes later goes to the variant column
+    def values(column: str) -> list[Any]:
+        return [v for t in roots if column in t.column_names for v in t.column(column).to_pylist()]
+
+    assert values("user_id") == [1, 2, 3]
+    assert values("surface") == [1.0, 2.0]
+    assert values("surface__v_text") == ["desktop"]
 
 
 def test_a_chunk_limit_cuts_files_into_pieces_without_losing_or_splitting_lines(tmp_path: Path) -> None:

@@ -1,30 +1,36 @@
 """Report files to Arrow tables, in chunks: the fast path.
 
-pyarrow's JSON reader parses a chunk of NDJSON in C++ on all cores; arrays are cut into their
-own tables with vectorised list kernels. Memory stays bounded by the chunk size whatever the
-size of the report. `python_reports.py` does the same in plain Python and is the reference the
-tests hold this module to.
+pyarrow's JSON reader parses a chunk of NDJSON in C++ on all cores; values are typed by the one
+rule of `types.py` and arrays are cut into their own tables with vectorised kernels. Memory stays
+bounded by the chunk size whatever the size of the report.
+
+The fast path only converts what it can convert exactly. A chunk pyarrow refuses (a field that
+changes from number to text inside it, a line that is not JSON) or whose values it cannot place
+exactly (a number of 2**53 or more among fractions, which pyarrow may have rounded; a number
+that must become text, whose JSON spelling a double has lost) is converted line by line by
+`rows.LineConverter`, which also names the first bad line. Both therefore load the same columns,
+types and values.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from copilot_source.reports.layout import (
-    DATE_FIELDS,
-    DAY_ROWS,
-    LIST_INDEX,
-    SEPARATOR,
-    bad_line_error,
-    child_table,
-    field_kind,
-)
+from copilot_source.reports.arrow_layout import flatten_columns, split_tables, typed_keys, unwrap_day_rows
+from copilot_source.reports.arrow_types import Fallback
+from copilot_source.reports.duplicates import FirstCopies, Key
+from copilot_source.reports.layout import LIST_INDEX
+from copilot_source.reports.lines import Names
+from copilot_source.reports.rows import LineConverter, Row, chunk_lines, convert_lines, rows_table
+from copilot_source.reports.types import TOP_LEVEL_DATES, ColumnTypes
 
 # parsing works on this much NDJSON at a time: a run's peak memory follows it (pyarrow's parser
 # holds several times a chunk), its speed does not beyond a few MB (measured on two cores:
@@ -32,9 +38,8 @@ from copilot_source.reports.layout import (
 CHUNK_BYTES = 4 << 20
 # pyarrow splits a parse into blocks of 1 MB: a smaller chunk gains nothing from threads
 THREADED_PARSE_BYTES = 1 << 20
-# top-level fields that are dates or internal partition dates: read as text, typed by name later
-_TEXT_FIELDS = (*sorted(DATE_FIELDS), "day_partition")
-TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
+# top-level fields pyarrow would guess to be timestamps: read as text, typed by the rule
+_TEXT_FIELDS = (*sorted(TOP_LEVEL_DATES), "day_partition")
 
 
 def release_memory() -> None:
@@ -44,7 +49,13 @@ def release_memory() -> None:
 
 
 def read_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:
-    """Yield (number of the chunk's first line, whole lines of the file) of about `chunk_bytes`.
+    """Yield (number of the chunk's first line, whole lines of the file) of about `chunk_bytes`."""
+    for first_line, chunk, _ in _counted_chunks(path, chunk_bytes):
+        yield first_line, chunk
+
+
+def _counted_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[int, bytes, int]]:
+    """`read_chunks` with the number of lines (newlines) of each chunk.
 
     A chunk ends at the last newline of a block read, and the next read starts right after it:
     the cut-off line is read again rather than glued to the next block (one copy fewer).
@@ -63,40 +74,31 @@ def read_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[in
                     size *= 2
                     continue
                 if block.strip():
-                    yield line, block + b"\n"  # the last line, without its newline
+                    yield line, block + b"\n", 1  # the last line, without its newline
                 return
             if cut < len(block):
                 file.seek(start + cut)
-            yield line, block[:cut] if cut < len(block) else block
-            line += block.count(b"\n", 0, cut)
+            lines = block.count(b"\n", 0, cut)
+            yield line, block[:cut] if cut < len(block) else block, lines
+            line += lines
             size = chunk_bytes
 
 
-def find_bad_line(chunk: bytes, first_line: int, keys: Sequence[str]) -> tuple[int, str]:
-    """The first line of `chunk` that is not JSON or lacks a key field (slow; only on failure)."""
-    for offset, raw in enumerate(chunk.split(b"\n")):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            return first_line + offset, f"is not valid JSON ({exc.msg})"
-        except ValueError:
-            return first_line + offset, "is not valid UTF-8 JSON"
-        if not isinstance(record, dict):
-            return first_line + offset, "is not a JSON object"
-        day_rows = record.get(DAY_ROWS)
-        rows: list[object] = day_rows if isinstance(day_rows, list) else [record]
-        for row in rows:
-            merged = {**record, **row} if isinstance(row, dict) else record
-            missing = [k for k in keys if merged.get(k) is None]
-            if missing:
-                return first_line + offset, f"lacks {', '.join(missing)}"
-    return first_line, "could not be read"
+# ---- parsing ---------------------------------------------------------------------------------
 
 
-def _parse(chunk: bytes, text_fields: Sequence[str]) -> pa.Table:
-    schema = pa.schema([(name, pa.string()) for name in text_fields])
+def _no_timestamps(data_type: pa.DataType) -> pa.DataType:
+    """`data_type` with every timestamp pyarrow guessed read as the text it was."""
+    if pa.types.is_timestamp(data_type):
+        return pa.string()
+    if pa.types.is_struct(data_type):
+        return pa.struct([f.with_type(_no_timestamps(f.type)) for f in data_type])
+    if pa.types.is_list(data_type):
+        return pa.list_(data_type.value_field.with_type(_no_timestamps(data_type.value_type)))
+    return data_type
+
+
+def _parse(chunk: bytes, schema: pa.Schema) -> pa.Table:
     options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
     threads = pj.ReadOptions(use_threads=len(chunk) > THREADED_PARSE_BYTES)
     try:
@@ -110,109 +112,58 @@ def _parse(chunk: bytes, text_fields: Sequence[str]) -> pa.Table:
 
 
 def parse_chunk(chunk: bytes) -> pa.Table:
-    """Parse NDJSON; strings pyarrow would guess to be timestamps stay text unless known as such."""
-    table = _parse(chunk, _TEXT_FIELDS)
-    guessed = [f.name for f in table.schema if pa.types.is_timestamp(f.type) and field_kind(f.name) != "timestamp"]
-    if guessed:
-        table = _parse(chunk, (*_TEXT_FIELDS, *guessed))
+    """Parse NDJSON; strings pyarrow would guess to be timestamps stay the text they were."""
+    try:
+        table = _parse(chunk, pa.schema([(name, pa.string()) for name in _TEXT_FIELDS]))
+        exact = pa.schema([f.with_type(_no_timestamps(f.type)) for f in table.schema])
+        if not exact.equals(table.schema):
+            table = _parse(chunk, exact)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise Fallback(str(exc)) from None
     # an explicit field is a column even where no line has it: keep only what the data holds
     absent = [n for n in _TEXT_FIELDS if table.column(n).null_count == table.num_rows]
     return table.drop_columns(absent)
 
 
-def unwrap_day_rows(table: pa.Table) -> pa.Table:
-    """A wrapper line holds its day rows in `day_totals[]`: one row each, wrapper fields added."""
-    if DAY_ROWS not in table.column_names:
-        return table
-    rows = table.column(DAY_ROWS).combine_chunks()
-    values = pc.list_flatten(rows)
-    if not pa.types.is_struct(values.type):
-        return table.drop_columns([DAY_ROWS]).slice(0, 0)
-    parents = pc.list_parent_indices(rows)
-    days = pa.Table.from_arrays(values.flatten(), names=[f.name for f in values.type])
-    for name in table.column_names:
-        if name != DAY_ROWS and name not in days.column_names:
-            days = days.append_column(name, pc.take(table.column(name), parents))
-    return days
+# ---- chunks of files -------------------------------------------------------------------------
 
 
-def _flatten_structs(table: pa.Table) -> pa.Table:
-    while any(pa.types.is_struct(f.type) for f in table.schema):
-        table = table.flatten()
-    return table.rename_columns([name.replace(".", SEPARATOR) for name in table.column_names])
+@dataclass
+class Piece:
+    """Whole lines of one file of one report day."""
+
+    data: bytes
+    label: str
+    first_line: int
+    day: date
+    lines: int
 
 
-def _cast(column: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
-    target = {"date": pa.date32(), "timestamp": TIMESTAMP_TYPE, "double": pa.float64()}[kind]
-    if column.type == target or pa.types.is_null(column.type):
-        return column
-    try:
-        return pc.cast(column, target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return column  # unparseable values keep their JSON type rather than fail a load
+def _line_counts(pieces: Sequence[Piece], rows: int) -> list[int]:
+    """Lines per piece, as pyarrow counts rows (blank lines are none); two objects on one line differ."""
+    counts = [piece.lines for piece in pieces]
+    if sum(counts) != rows:
+        counts = [sum(1 for line in piece.data.split(b"\n") if line.strip()) for piece in pieces]
+        if sum(counts) != rows:
+            raise Fallback("a line holding more or less than one JSON value")
+    return counts
 
 
-def _typed(table: pa.Table) -> pa.Table:
-    for index, name in enumerate(table.column_names):
-        kind = field_kind(name)
-        if kind:
-            table = table.set_column(index, name, _cast(table.column(index), kind))
-    return table
-
-
-def _is_list(data_type: pa.DataType) -> bool:
-    return bool(pa.types.is_list(data_type) or pa.types.is_large_list(data_type))
-
-
-def _required(table: pa.Table, names: Sequence[str]) -> pa.Table:
-    """Declare key columns non-nullable, as dlt declares primary keys (they hold no nulls)."""
-    fields = [f.with_nullable(False) if f.name in names else f for f in table.schema]
-    # only the schema changes: no cast, which would visit every column
-    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata=table.schema.metadata))
-
-
-def split_tables(table: pa.Table, name: str, keys: Sequence[str]) -> Iterator[tuple[str, pa.Table]]:
-    """The root rows, then one table per array column holding its elements and the row keys."""
-    table = _typed(_flatten_structs(table))
-    arrays = [f.name for f in table.schema if _is_list(f.type)]
-    root = _required(table.drop_columns(arrays), keys)
-    yield name, root
-    for column in arrays:
-        lists = table.column(column).combine_chunks()
-        values = pc.list_flatten(lists)
-        if len(values) == 0 or pa.types.is_null(values.type):
-            continue
-        parents = pc.list_parent_indices(lists)
-        if pa.types.is_struct(values.type):
-            elements = pa.Table.from_arrays(values.flatten(), names=[f.name for f in values.type])
-        else:
-            elements = pa.table({"value": values})
-        columns: dict[str, pa.Array] = {k: pc.take(root.column(k), parents) for k in keys}
-        # an element's position in its array: its running number (from 1) minus its list's start + 1
-        starts = pc.take(lists.offsets, parents).cast(pa.int64())
-        numbers = pc.cumulative_sum(pc.fill_null(pa.nulls(len(values), pa.int64()), 1))
-        columns[LIST_INDEX] = pc.subtract(numbers, pc.add(starts, 1))
-        for element_column in elements.column_names:
-            if element_column not in columns:
-                columns[element_column] = elements.column(element_column)
-        path = tuple(column.split(SEPARATOR))
-        elements_table = _typed(_flatten_structs(pa.table(columns)))
-        yield child_table(name, path), _required(elements_table, (*keys, LIST_INDEX))
-
-
-def _check_keys(table: pa.Table, keys: Sequence[str]) -> bool:
-    return all(k in table.column_names and int(table.column(k).null_count) == 0 for k in keys)
-
-
-def _rows(chunk: bytes, keys: Sequence[str]) -> pa.Table | None:
-    """The rows of a chunk of lines; None when a line is not JSON or lacks a key field."""
-    try:
-        table = unwrap_day_rows(parse_chunk(chunk))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    if table.num_rows and not _check_keys(table, keys):
-        return None
-    return table
+def _key_groups(columns: dict[str, pa.ChunkedArray], keys: Sequence[str]) -> list[tuple[Key, list[Any]]]:
+    """The rows' keys as (leading key, last key values) runs, in row order: one run for the usual
+    chunk of one day and enterprise (the last key column alone becomes Python values)."""
+    leading = [columns[k] for k in keys[:-1]]
+    lasts = columns[keys[-1]]
+    if all(pc.count_distinct(column).as_py() == 1 for column in leading):
+        return [(tuple(column[0].as_py() for column in leading), lasts.to_pylist())]
+    groups: list[tuple[Key, list[Any]]] = []
+    for *head, last in zip(*(c.to_pylist() for c in leading), lasts.to_pylist(), strict=True):
+        if not groups or groups[-1][0] != tuple(head):
+            groups.append((tuple(head), []))
+        groups[-1][1].append(last)
+    if len({leading for leading, _ in groups}) < len(groups):
+        raise Fallback("the lines of two enterprises or days take turns")  # the line by line path keeps order
+    return groups
 
 
 class ReportParser:
@@ -223,19 +174,37 @@ class ReportParser:
     together; a file is fully read when `add` returns, so the caller may delete it.
     """
 
-    def __init__(self, table_name: str, keys: Sequence[str], chunk_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        keys: Sequence[str],
+        types: ColumnTypes | None = None,
+        names: Names | None = None,
+        copies: FirstCopies | None = None,
+        chunk_bytes: int | None = None,
+    ) -> None:
         self.table_name = table_name
-        self.keys = keys
+        self.keys = tuple(keys)
+        self.types = types or ColumnTypes()
+        self.names = names or Names()
+        self.copies = copies or FirstCopies()
         self.chunk_bytes = chunk_bytes or CHUNK_BYTES
-        # (whole lines, label of their file, number of their first line in that file)
-        self._pieces: list[tuple[bytes, str, int]] = []
+        self.python = LineConverter(table_name, keys, self.types, self.names, self.copies)
+        self._pieces: list[Piece] = []
         self._size = 0
+        # the days of the lines the tables being yielded come from
+        self.flushing_days: frozenset[date] = frozenset()
 
-    def add(self, path: Path, label: str) -> Iterator[tuple[str, pa.Table]]:
-        for first_line, chunk in read_chunks(path, self.chunk_bytes):
+    @property
+    def pending_days(self) -> frozenset[date]:
+        """Days with lines read but not yet turned into tables."""
+        return frozenset(piece.day for piece in self._pieces)
+
+    def add(self, path: Path, label: str, day: date) -> Iterator[tuple[str, pa.Table]]:
+        for first_line, chunk, lines in _counted_chunks(path, self.chunk_bytes):
             if self._pieces and self._size + len(chunk) > self.chunk_bytes:
                 yield from self.flush()  # joined, the lines would exceed a chunk
-            self._pieces.append((chunk, label, first_line))
+            self._pieces.append(Piece(chunk, label, first_line, day, lines))
             self._size += len(chunk)
             if self._size >= self.chunk_bytes:
                 yield from self.flush()
@@ -243,18 +212,60 @@ class ReportParser:
     def flush(self) -> Iterator[tuple[str, pa.Table]]:
         """Tables of the lines read so far; a bad line raises `ReportDataError` naming its file."""
         pieces, self._pieces, self._size = self._pieces, [], 0
-        if len(pieces) > 1:
-            table = _rows(b"".join(piece for piece, _, _ in pieces), self.keys)
-            if table is not None:
-                yield from self._split(table)
-                return
+        if not pieces:
+            return
+        self.flushing_days = frozenset(piece.day for piece in pieces)
+        try:
+            yield from self._fast(pieces)
+        except Fallback:
             # a bad line, or a field whose JSON type differs between files: piece by piece
-        for piece, label, first_line in pieces:
-            table = _rows(piece, self.keys)
-            if table is None:
-                raise bad_line_error(label, *find_bad_line(piece, first_line, self.keys))
-            yield from self._split(table)
+            for piece in pieces:
+                try:
+                    yield from self._fast([piece])
+                except Fallback:
+                    yield from self._slow(piece)
+        self.copies.forget_before(pieces[-1].day)
 
-    def _split(self, table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
-        if table.num_rows:
-            yield from split_tables(table, self.table_name, self.keys)
+    def _fast(self, pieces: Sequence[Piece]) -> list[tuple[str, pa.Table]]:
+        """The tables of `pieces` by Arrow, or `Fallback` with nothing changed."""
+        before = self.types.snapshot()
+        try:
+            return self._convert(pieces)
+        except Fallback:
+            self.types.restore(before)
+            raise
+
+    def _convert(self, pieces: Sequence[Piece]) -> list[tuple[str, pa.Table]]:
+        parsed = parse_chunk(pieces[0].data if len(pieces) == 1 else b"".join(p.data for p in pieces))
+        counts = _line_counts(pieces, parsed.num_rows)
+        table, lines = unwrap_day_rows(parsed)
+        if table.num_rows == 0:
+            return []
+        columns = flatten_columns(table, self.names)
+        typed_keys(self.types, self.table_name, columns, self.keys)
+        if "day" in self.keys:
+            days = pa.concat_arrays(
+                [pa.repeat(pa.scalar(p.day, pa.date32()), n) for p, n in zip(pieces, counts, strict=True)]
+            )
+            if not pc.all(pc.equal(columns["day"], pc.take(days, lines))).as_py():
+                raise Fallback("a line for another day")
+        groups = _key_groups(columns, self.keys)
+        firsts = [first for leading, lasts in groups for first in self.copies.first_of(leading, lasts)]
+        if not all(firsts):
+            mask = pa.array(firsts)
+            columns = {name: column.filter(mask) for name, column in columns.items()}
+        tables = list(split_tables(self.types, self.table_name, columns, self.keys, self.names))
+        done = 0
+        for leading, lasts in groups:
+            self.copies.commit(leading, lasts, firsts[done : done + len(lasts)])
+            done += len(lasts)
+        return tables
+
+    def _slow(self, piece: Piece) -> Iterator[tuple[str, pa.Table]]:
+        """A piece line by line in plain Python; a bad line raises `ReportDataError`."""
+        rows: dict[str, list[Row]] = {}
+        for table, row in convert_lines(self.python, chunk_lines(piece.data, piece.first_line), piece.label, piece.day):
+            rows.setdefault(table, []).append(row)
+        for table, table_rows in rows.items():
+            keys = self.keys if table == self.table_name else (*self.keys, LIST_INDEX)
+            yield table, rows_table(self.types, table, table_rows, keys)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pyarrow as pa
@@ -29,19 +30,27 @@ def _combine(pieces: list[Any]) -> list[Any]:
 class Batcher:
     """Buffers (table, data) pieces and releases them in batches of at most `max_bytes` in all."""
 
-    def __init__(self, max_bytes: int = MAX_BUFFERED_BYTES) -> None:
-        self.max_bytes = max_bytes
+    def __init__(self, max_bytes: int | None = None) -> None:
+        self.max_bytes = max_bytes or MAX_BUFFERED_BYTES
         self._pieces: dict[str, list[Any]] = {}
         self._bytes = 0
+        self._days: frozenset[date] = frozenset()
 
-    def add(self, table: str, data: Any) -> Iterator[tuple[str, Any]]:
+    @property
+    def buffered_days(self) -> frozenset[date]:
+        """Days whose rows wait in the buffer."""
+        return self._days
+
+    def add(self, table: str, data: Any, days: frozenset[date] = frozenset()) -> Iterator[tuple[str, Any]]:
+        """Buffer `data` (rows of `days`); release the buffer once it is full."""
         self._pieces.setdefault(table, []).append(data)
         self._bytes += _size(data)
+        self._days |= days
         if self._bytes >= self.max_bytes:
             yield from self.flush()
 
     def flush(self) -> Iterator[tuple[str, Any]]:
-        pieces, self._pieces, self._bytes = self._pieces, {}, 0
+        pieces, self._pieces, self._bytes, self._days = self._pieces, {}, 0, frozenset()
         for table, parts in pieces.items():
             for data in _combine(parts):
                 yield table, data

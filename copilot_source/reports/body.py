@@ -9,7 +9,6 @@ both; anything but zero padding after the last member is an error.
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import BinaryIO, Protocol
 import requests
 
 from copilot_source.github.transport import Transfer
+from copilot_source.reports.lines import LineProblem, decode_line
 
 # one read from the socket at most (`read1` hands over what has arrived, up to this)
 READ_BYTES = 1 << 20
@@ -209,9 +209,10 @@ def check_last_line(path: Path, writer: LineWriter) -> None:
         file.seek(offset)
         line = file.read(writer.limits.max_line_bytes + 1).split(b"\n", 1)[0]
     try:
-        json.loads(line)
-    except ValueError:
-        raise LastLineCut(number) from None
+        decode_line(line)
+    except LineProblem as problem:
+        if problem.cut:  # not JSON at all: cut off in transfer (a bad value is the reader's to report)
+            raise LastLineCut(number) from None
 
 
 def save_body(response: requests.Response, target: Path, limits: Limits, bounded: Transfer) -> None:

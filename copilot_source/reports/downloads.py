@@ -57,6 +57,8 @@ class ReportDay:
     day: date
     files: list[Path] = field(default_factory=list)
     request_id: str | None = None
+    # the day GitHub says the report is for (its `report_day`), checked against `day` by the reader
+    report_day: str | None = None
 
     def label(self, index: int) -> str:
         return f"{self.report.report} report for {self.day}, file {index + 1} of {len(self.files)}"
@@ -171,7 +173,13 @@ def fetch_report_day(
         if response is None:
             return None
         links = report_links(response, endpoint)
-        result = ReportDay(report, day, request_id=response.headers.get("x-github-request-id"))
+        answered = response.json().get("report_day")
+        result = ReportDay(
+            report,
+            day,
+            request_id=response.headers.get("x-github-request-id"),
+            report_day=None if answered is None else str(answered),
+        )
         result.files = [folder / f"{report.report}-{day}-{i}.ndjson" for i in range(len(links))]
         try:
             for index, url in enumerate(links):

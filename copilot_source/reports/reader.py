@@ -1,38 +1,53 @@
-"""The body of a report resource: plan the days, fetch them side by side, yield their tables."""
+"""The body of a report resource: plan the days, fetch them side by side, yield their tables.
+
+The resource keeps its own record of days per entity (`days.DayRecord`, in the resource state
+under `entities`, e.g. `entities["enterprise:octo-corp"]`) instead of dlt's `incremental`: the
+newest `day` yielded is no measure of what was written (a partial extract, or a line dated in
+another year, would move it), and each enterprise or organization needs its own days.
+"""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.common import logger
 from dlt.common.configuration.container import Container
 from dlt.common.pipeline import PipelineContext
-from dlt.common.schema.typing import TWriteDispositionConfig
-from dlt.extract.incremental import Incremental
+from dlt.common.schema import Schema
+from dlt.common.schema.typing import C_DLT_LOAD_ID, TWriteDispositionConfig
+from dlt.common.storages.exceptions import CurrentLoadPackageStateNotAvailable
+from dlt.extract.exceptions import CurrentSourceSchemaNotAvailable
 
 from copilot_source.concurrency import ordered_map
 from copilot_source.config import SourceSettings, earliest_report_day
 from copilot_source.declarations import DOCS, REPORT_DELAY_DAYS, Report
-from copilot_source.errors import CopilotSourceError, NoResource, metrics_disabled
+from copilot_source.errors import CopilotSourceError, NoResource, ReportDataError, metrics_disabled
 from copilot_source.github.client import GitHubClient
 from copilot_source.reports import arrow as arrow_reports
 from copilot_source.reports import rows as python_reports
 from copilot_source.reports.batching import Batcher
-from copilot_source.reports.days import DayOutcome, compact, day_range, plan_days
+from copilot_source.reports.days import DayOutcome, DayRecord, compact, day_range, migrate_state, plan_days
 from copilot_source.reports.downloads import ReportDay, fetch_report_day
+from copilot_source.reports.duplicates import FirstCopies
 from copilot_source.reports.layout import breakdown_primary_key
+from copilot_source.reports.lines import Names
+from copilot_source.reports.types import ColumnTypes
 
 # upsert by primary key and delete what a re-read day no longer has (dlt's `cdc` strategy);
 # supported alike by DuckDB, PostgreSQL, BigQuery, Snowflake, Databricks and Delta tables
+# (`destinations.fit_day_merge` fits it to the destination when the run starts)
 MERGE: TWriteDispositionConfig = {"disposition": "merge", "strategy": "cdc"}
 # a first run that finds no report in this many days (while days that old should exist) fails
 SILENT_DAYS_BEFORE_FAILING = 7
+ENTITIES = "entities"
 
 
 def breakdown_hints(table: str, spec: Report) -> Any:
@@ -40,6 +55,29 @@ def breakdown_hints(table: str, spec: Report) -> Any:
     resource's hints, it inherits the rest (write disposition, merge key or scope, table format):
     its rows are replaced day by day like its parent's, on whatever destination."""
     return dlt.mark.make_hints(table_name=table, primary_key=breakdown_primary_key(spec.keys))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The days one run asks for; `window_start` is the first day of its trailing window."""
+
+    days: list[date]
+    window_start: date
+    record: DayRecord
+
+
+def _current_load_id() -> str | None:
+    try:
+        return str(dlt.current.load_package_state()["load_id"])
+    except CurrentLoadPackageStateNotAvailable:
+        return None
+
+
+def _pipeline_schema() -> Schema | None:
+    try:
+        return dlt.current.source_schema()
+    except CurrentSourceSchemaNotAvailable:  # a resource iterated by hand, outside a pipeline
+        return None
 
 
 class ReportReader:
@@ -51,10 +89,44 @@ class ReportReader:
         self.spec = spec
         self.fast = fast
         self._declared: set[str] = set()
+        # the lines of this run's days, by key (made anew for each read)
+        self.copies = FirstCopies()
 
-    def _items(self, batches: Iterator[tuple[str, Any]]) -> Iterator[Any]:
+    @property
+    def entity(self) -> str:
+        """The key of this report's days in the resource state, e.g. `enterprise:octo-corp`."""
+        return f"{self.spec.scope.name}:{self.settings.enterprise}"
+
+    def _stored_record(self) -> DayRecord:
+        state = dlt.current.resource_state()
+        entities = state.setdefault(ENTITIES, {})
+        if self.entity not in entities:
+            migrated = migrate_state(state, self.settings.today)
+            if migrated is not None:
+                entities[self.entity] = migrated.to_state()
+        return DayRecord.from_state(entities.get(self.entity, {}))
+
+    def plan(self) -> Plan:
+        """The days to ask for: a backfill's range, or the window after the newest complete day
+        (less `lookback_days`, re-read because GitHub finalises days late) plus the holes."""
+        settings = self.settings
+        if settings.is_backfill:
+            assert settings.end_date is not None
+            return Plan(day_range(settings.start_date, settings.end_date), settings.start_date, DayRecord())
+        record = self._stored_record()
+        start = record.window_start(settings.lookback_days, settings.start_date)
+        yesterday = settings.today - timedelta(days=1)
+        days = plan_days(start, yesterday, record.holes, earliest_report_day(settings.today))
+        return Plan(days, start, record)
+
+    def _items(self, batches: Iterator[tuple[str, Any]], load_id: str | None) -> Iterator[Any]:
         """dlt items: the resource's own rows as they are, array tables marked with their table."""
         for table, data in batches:
+            if load_id is not None and isinstance(data, pa.Table):
+                # dlt adds its load id to row dicts only: Arrow tables carry it from here (nullable:
+                # tables an older version wrote have rows without it)
+                column = pa.repeat(pa.scalar(load_id, pa.string()), data.num_rows)
+                data = data.append_column(pa.field(C_DLT_LOAD_ID, pa.string()), column)
             if table == self.spec.table:
                 yield data
             elif table in self._declared:
@@ -94,81 +166,108 @@ class ReportReader:
             endpoint=self.spec.report,
         )
 
-    def read(self, cursor: Incremental[date]) -> Iterator[Any]:
+    def _check_report_day(self, fetched: ReportDay) -> None:
+        """GitHub's answer must be the report of the day asked for (`report_day`)."""
+        answered = fetched.report_day
+        if answered is not None and answered != fetched.day.isoformat():
+            raise ReportDataError(
+                f"GitHub answered the {self.spec.report} report for {fetched.day} with the report for"
+                f" {answered} (its report_day).",
+                "The day was not loaded and the cursor did not move past it. Run again later (GitHub"
+                " may correct the answer), or show GitHub support the request id.",
+                request_id=fetched.request_id,
+                endpoint=self.spec.report,
+            )
+
+    def _parser(self) -> arrow_reports.ReportParser | python_reports.RowParser:
+        schema = _pipeline_schema()
+        types = ColumnTypes.from_schema(schema, self.spec.table)
+        names = Names(schema.naming if schema else None)
+        self.copies = FirstCopies()
+        if self.fast:
+            return arrow_reports.ReportParser(self.spec.table, self.spec.keys, types, names, self.copies)
+        return python_reports.RowParser(self.spec.table, self.spec.keys, types, names, self.copies)
+
+    def read(self, plan: Plan) -> Iterator[Any]:
         settings = self.settings
-        state = dlt.current.resource_state()
-        today = settings.today
-        earliest = earliest_report_day(today)
-        if settings.is_backfill:
-            assert settings.end_date is not None
-            days = day_range(settings.start_date, settings.end_date)
-        else:
-            start = cursor.start_value or settings.start_date
-            holes = [date.fromisoformat(d) for d in state.get("holes", [])]
-            days = plan_days(start, today - timedelta(days=1), holes, earliest)
-            if days and days[0] < start:
-                # retried holes are older than the cursor window: let their rows through
-                cursor.start_value = days[0]
+        days = plan.days
+        earliest = earliest_report_day(settings.today)
         outcome = DayOutcome()
         folder = self._download_folder()
+        load_id = _current_load_id()
+        parser = self._parser()
+        batcher = Batcher()
+        # days whose files were all parsed: complete once none of their rows waits in a buffer
+        parsed: list[date] = []
 
         def fetch(day: date) -> ReportDay | None:
             return fetch_report_day(self.client, self.spec, settings.enterprise, day, folder)
 
-        spec = self.spec
-        parser = (arrow_reports.ReportParser if self.fast else python_reports.RowParser)(spec.table, spec.keys)
-        batcher = Batcher()
+        def settle() -> None:
+            """Record the days all of whose items dlt has taken (runs after their yields returned)."""
+            waiting = parser.pending_days | batcher.buffered_days
+            done = [d for d in parsed if d not in waiting]
+            if done:
+                parsed[:] = [d for d in parsed if d in waiting]
+                outcome.loaded.extend(done)
+                self._remember(plan, outcome, earliest)
+
         try:
             for day, fetched in zip(days, ordered_map(fetch, days, settings.concurrency), strict=True):
                 if fetched is None:
                     outcome.unavailable.append(day)
                     continue
+                self._check_report_day(fetched)
                 for index, path in enumerate(fetched.files):
-                    for table, data in parser.add(path, fetched.label(index)):
-                        yield from self._items(batcher.add(table, data))
+                    for table, data in parser.add(path, fetched.label(index), day):
+                        yield from self._items(batcher.add(table, data, parser.flushing_days), load_id)
+                        settle()
                 fetched.remove()
-                outcome.loaded.append(day)
+                parsed.append(day)
+                settle()
             for table, data in parser.flush():
-                yield from self._items(batcher.add(table, data))
-            yield from self._items(batcher.flush())
+                yield from self._items(batcher.add(table, data, parser.flushing_days), load_id)
+            yield from self._items(batcher.flush(), load_id)
+            settle()
+            self._remember(plan, outcome, earliest)  # also a run that found no day at all
         finally:
             shutil.rmtree(folder, ignore_errors=True)
             arrow_reports.release_memory()
-        self._record(state, outcome, days, earliest, today)
+        self._report(plan, outcome, earliest)
 
-    def _record(
-        self, state: dict[str, Any], outcome: DayOutcome, days: list[date], earliest: date, today: date
-    ) -> None:
-        """Remember what GitHub has (for holes and the next run) and report on this run."""
-        known_first = [date.fromisoformat(state["first_day"])] if "first_day" in state else []
-        first = min(known_first + outcome.loaded, default=None)
-        known_newest = date.fromisoformat(state["newest_day"]) if "newest_day" in state else None
-        newest = outcome.newest_loaded(known_newest)
-        old_holes = {date.fromisoformat(d) for d in state.get("holes", [])}
-        still_missing = {d for d in old_holes if d not in outcome.loaded and d >= earliest}
-        holes = sorted(still_missing | set(outcome.holes(first, newest)))
-        not_yet = outcome.not_yet_available(newest)
-        metrics = dlt.current.resource_metrics()
-        metrics["days_loaded"] = compact(outcome.loaded)
-        metrics["days_not_yet_available"] = compact(not_yet)
-        metrics["days_missing_retried_later"] = compact(holes)
+    def _remember(self, plan: Plan, outcome: DayOutcome, earliest: date) -> None:
+        """Record the complete days for the next run (a backfill leaves the record alone)."""
         if self.settings.is_backfill:
             return
-        if first is None and days and not outcome.loaded:
-            overdue = [d for d in days if d <= today - timedelta(days=REPORT_DELAY_DAYS + SILENT_DAYS_BEFORE_FAILING)]
-            if overdue:
-                self._check_reports_exist(days)
-        if first is not None:
-            state["first_day"] = first.isoformat()
-        if newest is not None:
-            state["newest_day"] = newest.isoformat()
-        state["holes"] = [d.isoformat() for d in holes]
-        if holes:
+        state = dlt.current.resource_state()
+        state.setdefault(ENTITIES, {})[self.entity] = plan.record.updated(outcome, earliest).to_state()
+
+    def _report(self, plan: Plan, outcome: DayOutcome, earliest: date) -> None:
+        """Say what this run found: metrics, duplicate lines, holes, and a first run with nothing."""
+        record = plan.record.updated(outcome, earliest)
+        metrics = dlt.current.resource_metrics()
+        metrics["days_loaded"] = compact(outcome.loaded)
+        metrics["days_not_yet_available"] = compact(outcome.not_yet_available(record.newest_day))
+        metrics["days_missing_retried_later"] = compact(list(record.holes))
+        for day, count in sorted(self.copies.dropped.items()):
             logger.warning(
-                f"GitHub has no {self.spec.report} report for {compact(holes)} although later days"
-                " exist; these days are retried on later runs."
+                f"GitHub's {self.spec.report} report for {day} holds {count} line(s) whose key"
+                f" ({', '.join(self.spec.keys)}) an earlier line of that day already had; the first"
+                " line of each key was loaded, the later copies were left out."
             )
-        dropped = sorted(d for d in old_holes if d < earliest)
+        if self.settings.is_backfill:
+            return
+        today = self.settings.today
+        if plan.record.first_day is None and plan.days and not outcome.loaded:
+            overdue = today - timedelta(days=REPORT_DELAY_DAYS + SILENT_DAYS_BEFORE_FAILING)
+            if any(d <= overdue for d in plan.days):
+                self._check_reports_exist(plan.days)
+        if record.holes:
+            logger.warning(
+                f"GitHub has no {self.spec.report} report for {compact(list(record.holes))} although later"
+                " days exist; these days are retried on later runs."
+            )
+        dropped = sorted(d for d in plan.record.holes if d < earliest)
         if dropped:
             logger.warning(
                 f"GitHub no longer keeps {self.spec.report} reports for {compact(dropped)} (older"

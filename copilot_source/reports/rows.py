@@ -1,127 +1,225 @@
-"""Report files to row dicts in plain Python: the reference for the Arrow path.
+"""Report lines to typed rows in plain Python: the reference for the Arrow path, and its fallback.
 
-Slower than `arrow_reports.py` by a wide margin, but simple enough to read as the specification
-of the table layout (see `report_tables.py`); the tests require both to load identical tables.
+Each line is checked (`lines.py`), its day rows flattened (objects joined by `__`, arrays into
+their own tables), every value placed by the one typing rule (`types.py`), and a repeated key
+dropped. The Arrow path hands every chunk it cannot convert exactly to `LineConverter` and makes
+Arrow tables of its rows (`rows_table`), so both paths load the same columns, types and values.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from copilot_source.reports.layout import (
-    DAY_ROWS,
-    LIST_INDEX,
-    SEPARATOR,
-    bad_line_error,
-    child_table,
-    field_kind,
+import pyarrow as pa
+
+from copilot_source.reports.duplicates import FirstCopies
+from copilot_source.reports.layout import LIST_INDEX, SEPARATOR, bad_line_error, child_table
+from copilot_source.reports.lines import (
+    LineProblem,
+    Names,
+    collision,
+    day_rows,
+    decode_line,
+    element_key,
+    misfit_key,
+    missing,
+    wrong_day,
+)
+from copilot_source.reports.types import (
+    BIGINT,
+    BOOL,
+    DATE,
+    DOUBLE,
+    MISFIT,
+    TEXT,
+    TIMESTAMP,
+    ColumnTypes,
+    first_value_type,
+    fit,
 )
 
 Row = dict[str, Any]
 BATCH_ROWS = 5000
+ELEMENT_VALUE = "value"
+ARROW_TYPES = {
+    TEXT: pa.string(),
+    BIGINT: pa.int64(),
+    DOUBLE: pa.float64(),
+    BOOL: pa.bool_(),
+    DATE: pa.date32(),
+    TIMESTAMP: pa.timestamp("us", tz="UTC"),
+}
 
 
-def _typed_value(value: Any, kind: str) -> Any:
-    try:
-        if kind == "date" and isinstance(value, str):
-            return date.fromisoformat(value)
-        if kind == "timestamp" and isinstance(value, str):
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if kind == "double" and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    except ValueError:
-        pass
-    return value
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def flatten(record: Row, prefix: str = "") -> tuple[Row, list[tuple[str, list[Any]]]]:
-    """Columns of a record (objects joined by `__`) and its arrays, each with its path."""
-    row: Row = {}
-    arrays: list[tuple[str, list[Any]]] = []
-    for key, value in record.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            nested, nested_arrays = flatten(value, f"{name}{SEPARATOR}")
-            row.update(nested)
-            arrays.extend(nested_arrays)
-        elif isinstance(value, list):
-            arrays.append((name, value))
-        elif value is not None:
-            row[name] = _typed_value(value, field_kind(name))
-    return row, arrays
+class LineConverter:
+    """Turns one report line into (table, row) pairs with typed values, or raises `LineProblem`."""
+
+    def __init__(self, table: str, keys: Sequence[str], types: ColumnTypes, names: Names, copies: FirstCopies) -> None:
+        self.table = table
+        self.keys = tuple(keys)
+        self.types = types
+        self.names = names
+        self.copies = copies
+
+    def _flatten(
+        self, record: Row, prefix: str, row: Row, arrays: list[tuple[str, list[Any]]] | None, raw: dict[str, str]
+    ) -> None:
+        """Columns of a record (objects joined by `__`); arrays apart, or (in elements) as JSON."""
+        for key, value in record.items():
+            name = prefix + self.names(key)
+            if name in raw:
+                raise collision(name, raw[name], key)
+            raw[name] = key
+            if isinstance(value, dict):
+                self._flatten(value, name + SEPARATOR, row, arrays, raw)
+            elif isinstance(value, list):
+                if arrays is None:
+                    row[name] = _json(value)  # an array inside an array element stays JSON text
+                else:
+                    arrays.append((name, value))
+            elif value is not None:
+                row[name] = value
+
+    def _typed(self, table: str, row: Row) -> Row:
+        typed: Row = {}
+        for name, value in row.items():
+            column, converted = self.types.place(table, name, value)
+            typed[column] = converted
+        return typed
+
+    def _key_values(self, row: Row, day: date) -> Row:
+        values: Row = {}
+        for key in self.keys:
+            value = row.get(key)
+            if value is None:
+                raise missing(key)
+            column_type = self.types.decide(self.table, key, first_value_type(value))
+            typed = fit(value, column_type)
+            if typed is MISFIT:
+                raise misfit_key(key, value, column_type)
+            values[key] = typed
+        if "day" in values and values["day"] != day:
+            raise wrong_day(row["day"], day)
+        return values
+
+    def _element(self, child: str, path: str, index: int, element: Any, keys: Row) -> Row:
+        columns: Row = {}
+        if isinstance(element, dict):
+            self._flatten(element, "", columns, None, {})
+        else:
+            columns[ELEMENT_VALUE] = _json(element) if isinstance(element, list) else element
+        row: Row = {**keys, LIST_INDEX: index}
+        for key in row:
+            self.types.decide(child, key, TEXT)
+        for name, value in columns.items():
+            if name in keys or name == LIST_INDEX:
+                # a field named like a key column must say what the key says
+                column_type = self.types.decide(child, name, first_value_type(value))
+                if fit(value, column_type) != row[name]:
+                    raise element_key(path, index, name, value, row[name])
+                continue
+            column, converted = self.types.place(child, name, value)
+            row[column] = converted
+        return row
+
+    def convert(self, raw: bytes, day: date) -> list[tuple[str, Row]]:
+        """The rows one line loads (none if it repeats a key already loaded for the day)."""
+        pairs: list[tuple[str, Row]] = []
+        for source in day_rows(decode_line(raw)):
+            row: Row = {}
+            arrays: list[tuple[str, list[Any]]] = []
+            self._flatten(source, "", row, arrays, {})
+            key_values = self._key_values(row, day)
+            if not self.copies.keep(tuple(key_values.values())):
+                continue
+            pairs.append((self.table, self._typed(self.table, row)))
+            for path, values in arrays:
+                child = child_table(self.table, tuple(path.split(SEPARATOR)))
+                for index, element in enumerate(values):
+                    if element is not None:
+                        pairs.append((child, self._element(child, path, index, element, key_values)))
+        return pairs
 
 
-def _element_row(element: Any, keys: Row, index: int) -> Row:
-    if isinstance(element, dict):
-        columns, inner = flatten(element)
-        # arrays inside array elements stay in place (dlt stores them as JSON)
-        columns.update((name, values) for name, values in inner)
-    else:
-        columns = {} if element is None else {"value": element}
-    return {**keys, LIST_INDEX: index, **{k: v for k, v in columns.items() if k not in keys}}
-
-
-def line_tables(record: Row, table_name: str, keys: Sequence[str]) -> Iterator[tuple[str, Row]]:
-    """(table, row) pairs of one report line: its day rows, then the elements of their arrays."""
-    day_rows = record.get(DAY_ROWS)
-    if isinstance(day_rows, list):
-        outer = {k: v for k, v in record.items() if k != DAY_ROWS}
-        rows = [{**{k: v for k, v in outer.items() if k not in day}, **day} for day in day_rows]
-    else:
-        rows = [record]
-    for source in rows:
-        row, arrays = flatten(source)
-        key_values = {k: row[k] for k in keys}
-        yield table_name, row
-        for path, values in arrays:
-            child = child_table(table_name, tuple(path.split(SEPARATOR)))
-            for index, element in enumerate(values):
-                yield child, _element_row(element, key_values, index)
-
-
-def report_rows(path: Path, table_name: str, keys: Sequence[str], label: str) -> Iterator[tuple[str, list[Row]]]:
-    """All rows of one report file, batched per table; a bad line raises `ReportDataError`."""
-    batches: dict[str, list[Row]] = {}
+def file_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of every non-blank line of a file."""
     with open(path, "rb") as file:
         for number, raw in enumerate(file, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise bad_line_error(label, number, f"is not valid JSON ({exc.msg})") from None
-            except ValueError:
-                raise bad_line_error(label, number, "is not valid UTF-8 JSON") from None
-            if not isinstance(record, dict):
-                raise bad_line_error(label, number, "is not a JSON object")
-            try:
-                pairs = list(line_tables(record, table_name, keys))
-            except KeyError as exc:
-                raise bad_line_error(label, number, f"lacks {exc.args[0]}") from None
-            for table, row in pairs:
-                batch = batches.setdefault(table, [])
-                batch.append(row)
-                if len(batch) >= BATCH_ROWS:
-                    yield table, batch
-                    batches[table] = []
-    for table, batch in batches.items():
-        if batch:
-            yield table, batch
+            if raw.strip():
+                yield number, raw
+
+
+def chunk_lines(chunk: bytes, first_line: int) -> Iterator[tuple[int, bytes]]:
+    for offset, raw in enumerate(chunk.split(b"\n")):
+        if raw.strip():
+            yield first_line + offset, raw
+
+
+def convert_lines(
+    converter: LineConverter, lines: Iterator[tuple[int, bytes]], label: str, day: date
+) -> Iterator[tuple[str, Row]]:
+    """(table, row) pairs of numbered lines; a bad line raises `ReportDataError` naming it."""
+    for number, raw in lines:
+        try:
+            pairs = converter.convert(raw, day)
+        except LineProblem as problem:
+            raise bad_line_error(label, number, problem.what) from None
+        yield from pairs
+
+
+def rows_table(types: ColumnTypes, table: str, rows: list[Row], keys: Sequence[str]) -> pa.Table:
+    """An Arrow table of typed rows, each column of the type the rule gave it."""
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    fields = []
+    for name in names:
+        column_type = types.of(table, name)
+        assert column_type in ARROW_TYPES, (table, name, column_type)
+        fields.append(pa.field(name, ARROW_TYPES[column_type], nullable=name not in keys))
+    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
 
 
 class RowParser:
-    """`report_rows` behind the interface of `arrow_reports.ReportParser`."""
+    """The plain-Python path: report files to batches of row dicts, per table."""
 
-    def __init__(self, table_name: str, keys: Sequence[str]) -> None:
-        self.table_name = table_name
-        self.keys = keys
+    def __init__(
+        self,
+        table_name: str,
+        keys: Sequence[str],
+        types: ColumnTypes | None = None,
+        names: Names | None = None,
+        copies: FirstCopies | None = None,
+    ) -> None:
+        self.copies = copies or FirstCopies()
+        self.flushing_days: frozenset[date] = frozenset()
+        self.converter = LineConverter(table_name, keys, types or ColumnTypes(), names or Names(), self.copies)
 
-    def add(self, path: Path, label: str) -> Iterator[tuple[str, list[Row]]]:
-        yield from report_rows(path, self.table_name, self.keys, label)
+    def add(self, path: Path, label: str, day: date) -> Iterator[tuple[str, list[Row]]]:
+        self.copies.forget_before(day)
+        self.flushing_days = frozenset({day})
+        batches: dict[str, list[Row]] = {}
+        for table, row in convert_lines(self.converter, file_lines(path), label, day):
+            batch = batches.setdefault(table, [])
+            batch.append(row)
+            if len(batch) >= BATCH_ROWS:
+                yield table, batch
+                batches[table] = []
+        for table, batch in batches.items():
+            if batch:
+                yield table, batch
 
     def flush(self) -> Iterator[tuple[str, list[Row]]]:
         yield from ()
+
+    @property
+    def pending_days(self) -> frozenset[date]:
+        return frozenset()  # a file's rows are all yielded before `add` returns

@@ -117,6 +117,10 @@ class FakeGitHub:
         # API path after /copilot/ (e.g. "billing/seats") -> (content type, body) answered with a 200
         # instead, once the token and scopes pass: what a proxy or a broken deployment might send
         self.api_bodies: dict[str, tuple[str, bytes]] = {}
+        # (report, day) -> the file indexes its answer links to, in order (e.g. [0, 1, 1]: a link twice)
+        self.link_overrides: dict[tuple[str, date], list[int]] = {}
+        # (report, day) -> the `report_day` its answer states (GitHub answering for another day)
+        self.report_day_overrides: dict[tuple[str, date], str] = {}
         self.seen: list[Seen] = []
         self.redirect_seats_to: str | None = None
         # rate-limit headers for the next API answers, in order, sent as they are (however absurd)
@@ -465,12 +469,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         expires = int(time.time() + fake.link_ttl)
         links = []
-        for index in range(fake.file_count(report, day)):
+        for index in fake.link_overrides.get((report, day), range(fake.file_count(report, day))):
             file_path = f"/files/{report}/{day}/{index}.ndjson"
             signature = fake.sign(file_path, expires)
             links.append(f"{fake.files_url}{file_path}?{urlencode({'expires': expires, 'sig': signature})}")
         seen.status = 200
-        self._json(200, {"download_links": links, "report_day": day.isoformat()}, headers)
+        report_day = fake.report_day_overrides.get((report, day), day.isoformat())
+        self._json(200, {"download_links": links, "report_day": report_day}, headers)
 
     # ---- the file host --------------------------------------------------------------------
     def _file(self, fake: FakeGitHub, path: str, query: dict[str, str], seen: Seen) -> None:
