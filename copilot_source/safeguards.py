@@ -90,16 +90,14 @@ class DuckDbDefaults(ConfigProvider):
 
 
 _DUCKDB_DEFAULTS = DuckDbDefaults()
-_registered = False
 _register_lock = threading.Lock()
 
 
 def _register_duckdb_defaults(pipeline_name: str) -> None:
-    global _registered
     with _register_lock:
-        if not _registered:
+        # dlt makes its providers anew when its run context changes (another project folder)
+        if _DUCKDB_DEFAULTS not in dlt.config.config_providers:
             dlt.config.register_provider(_DUCKDB_DEFAULTS)
-            _registered = True
     _DUCKDB_DEFAULTS.add(pipeline_name)
 
 
