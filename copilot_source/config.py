@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,8 +14,17 @@ from dlt.common import logger
 from dlt.common.configuration.exceptions import ConfigurationException, ConfigValueCannotBeCoercedException
 from dlt.common.schema.typing import TTableFormat
 
-from copilot_source.declarations import FIRST_REPORT_DAY, REPORT_RETENTION_DAYS, RESOURCE_NAMES
+from copilot_source.accounts import Account, AppSettings
+from copilot_source.declarations import (
+    ENTERPRISE,
+    FIRST_REPORT_DAY,
+    ORGANIZATION,
+    REPORT_RETENTION_DAYS,
+    RESOURCE_NAMES,
+    Scope,
+)
 from copilot_source.errors import ConfigurationError
+from copilot_source.github.auth import FINE_GRAINED, load_private_key, token_kind
 from copilot_source.github.urls import base_url_problem
 
 DEFAULT_BASE_URL = "https://api.github.com"
@@ -35,6 +45,7 @@ DEFAULT_MAX_DOWNLOAD_BYTES = 1 << 30
 DEFAULT_MAX_LINE_BYTES = 32 << 20
 
 SECTION = "sources.copilot"
+APP_SECTION = f"{SECTION}.github_app"
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?$")
 # GitHub names its REST API versions by date (the `X-GitHub-Api-Version` header)
 API_VERSION_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -42,9 +53,9 @@ API_VERSION_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TABLE_FORMATS: tuple[TTableFormat, ...] = ("delta",)
 
 
-def config_key(key: str) -> str:
+def config_key(key: str, section: str = SECTION) -> str:
     """How a key is named in `.dlt/*.toml` and in the environment."""
-    return f"`{key}` under [{SECTION}] (env {SECTION.replace('.', '__').upper()}__{key.upper()})"
+    return f"`{key}` under [{section}] (env {section.replace('.', '__').upper()}__{key.upper()})"
 
 
 def utc_today() -> date:
@@ -147,6 +158,92 @@ def parse_table_format(value: Any) -> TTableFormat | None:
     return table_format
 
 
+def _names(value: Any, key: str) -> list[str]:
+    """A slug, a list of slugs, or the text of a JSON list (an env var) or of a comma-separated list."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise ConfigurationError(
+                    f"{config_key(key)} is {text[:80]!r}, which is not a list.",
+                    'Write a list such as ["octo-org", "octo-labs"].',
+                ) from None
+        else:
+            value = [part for part in text.split(",")]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigurationError(f"{config_key(key)} is {value!r}, which is not a name or a list of names.", "")
+    return [str(item).strip() for item in value if str(item).strip()]
+
+
+def parse_accounts(enterprise: Any, organizations: Any) -> tuple[Account, ...]:
+    """The accounts to load, enterprises first, each once; `ConfigurationError` naming a bad one."""
+    accounts: list[Account] = []
+    examples = {
+        "enterprise": "`octo-corp` in https://github.com/enterprises/octo-corp",
+        "organizations": "`octo-org` in https://github.com/octo-org",
+    }
+    for key, scope, value in (("enterprise", ENTERPRISE, enterprise), ("organizations", ORGANIZATION, organizations)):
+        for name in _names(value, key):
+            if not SLUG_PATTERN.match(name):
+                raise ConfigurationError(
+                    f"{config_key(key)} holds {name!r}, which is not an {scope.name} name.",
+                    f"Use only the name: {examples[key]}.",
+                )
+            account = Account(scope, name)
+            if account.key.lower() in {a.key.lower() for a in accounts}:
+                raise ConfigurationError(f"{config_key(key)} names {name!r} twice.", "Name each account once.")
+            accounts.append(account)
+    if not accounts:
+        raise ConfigurationError(
+            f"Neither {config_key('enterprise')} nor {config_key('organizations')} is set.",
+            "Set `enterprise` to your enterprise's slug (`octo-corp` in https://github.com/enterprises/octo-corp)"
+            ' and/or `organizations` to a list of organization logins (["octo-org"]).',
+        )
+    return tuple(accounts)
+
+
+def parse_app(github_app: Any) -> AppSettings | None:
+    """The `github_app` section, checked: an App id and a readable private key."""
+    if github_app is None:
+        return None
+    app_id = str(getattr(github_app, "app_id", None) or "").strip()
+    key = getattr(github_app, "private_key", None)
+    if not app_id:
+        raise ConfigurationError(f"{config_key('app_id', APP_SECTION)} is not set.", "Set the App's id or client id.")
+    if not key:
+        raise ConfigurationError(
+            f"{config_key('private_key', APP_SECTION)} is not set.",
+            "Put the App's private key (PEM text, or the path of its .pem file) in .dlt/secrets.toml.",
+        )
+    pem = load_private_key(str(key), config_key("private_key", APP_SECTION))
+    ids = getattr(github_app, "installation_ids", None) or []
+    try:
+        installation_ids = tuple(int(i) for i in ids)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"{config_key('installation_ids', APP_SECTION)} is {ids!r}, which is not a list of numbers.",
+            "List the installation ids as numbers, or remove the key to find them through the API.",
+        ) from None
+    return AppSettings(app_id, pem, installation_ids)
+
+
+def check_token_scope(token: str, accounts: tuple[Account, ...]) -> None:
+    """GitHub refuses fine-grained tokens at enterprise scope: say so before any request."""
+    enterprises = [a.slug for a in accounts if a.scope is ENTERPRISE]
+    if enterprises and token_kind(token) == FINE_GRAINED:
+        raise ConfigurationError(
+            f"{config_key('access_token')} is a fine-grained personal access token, and GitHub refuses those at"
+            f" enterprise scope (enterprise {', '.join(enterprises)}).",
+            "Use a classic personal access token with `manage_billing:copilot` or `read:enterprise` held by an"
+            " enterprise owner or billing manager, or a GitHub App installed on the enterprise; fine-grained tokens"
+            " work for `organizations`.",
+        )
+
+
 def parse_int(value: Any, key: str, low: int, high: int) -> int:
     try:
         number = int(value)
@@ -169,8 +266,10 @@ def parse_int(value: Any, key: str, low: int, high: int) -> int:
 class SourceSettings:
     """The validated configuration of one source instance."""
 
-    enterprise: str
-    access_token: str
+    # the enterprises and organizations to load, enterprises first
+    accounts: tuple[Account, ...]
+    # a personal access token, or a GitHub App (exactly one of them)
+    access_token: str | None
     base_url: str
     api_version: str
     start_date: date
@@ -188,10 +287,14 @@ class SourceSettings:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     # "delta" with the filesystem destination; None for databases and warehouses
     table_format: TTableFormat | None = None
+    github_app: AppSettings | None = None
 
     @property
     def is_backfill(self) -> bool:
         return self.end_date is not None
+
+    def accounts_of(self, scope: Scope) -> tuple[Account, ...]:
+        return tuple(account for account in self.accounts if account.scope is scope)
 
 
 def validate_settings(
@@ -211,20 +314,22 @@ def validate_settings(
     max_download_bytes: Any = DEFAULT_MAX_DOWNLOAD_BYTES,
     max_line_bytes: Any = DEFAULT_MAX_LINE_BYTES,
     table_format: Any = None,
+    organizations: Any = None,
+    github_app: Any = None,
 ) -> SourceSettings:
     """Check every value; raise `ConfigurationError` on the first bad one."""
-    if not enterprise or not isinstance(enterprise, str):
+    accounts = parse_accounts(enterprise, organizations)
+    app = parse_app(github_app)
+    token: str | None = None
+    if app is None:
+        token = check_token(access_token)
+        check_token_scope(token, accounts)
+    elif access_token:
         raise ConfigurationError(
-            f"{config_key('enterprise')} is not set.",
-            "Set it to your enterprise's slug: `octo-corp` in https://github.com/enterprises/octo-corp.",
+            f"Both {config_key('access_token')} and the GitHub App under [{APP_SECTION}] are set.",
+            "Keep the one the source should use: remove `access_token` to authenticate as the App, or the"
+            f" [{APP_SECTION}] section to use the token.",
         )
-    slug = enterprise.strip()
-    if not SLUG_PATTERN.match(slug):
-        raise ConfigurationError(
-            f"{config_key('enterprise')} is {enterprise!r}, which is not an enterprise slug.",
-            "Use only the slug: `octo-corp` in https://github.com/enterprises/octo-corp.",
-        )
-    token = check_token(access_token)
     base = str(base_url or "").strip().rstrip("/")
     if not base:
         raise ConfigurationError(f"{config_key('base_url')} is empty.", "Remove it to use https://api.github.com.")
@@ -267,7 +372,7 @@ def validate_settings(
             )
             end = newest
     return SourceSettings(
-        enterprise=slug,
+        accounts=accounts,
         access_token=token,
         base_url=base,
         api_version=check_api_version(api_version),
@@ -283,6 +388,7 @@ def validate_settings(
         max_download_bytes=parse_int(max_download_bytes, "max_download_bytes", 1024, 1 << 40),
         max_line_bytes=parse_int(max_line_bytes, "max_line_bytes", 1024, 1 << 31),
         table_format=parse_table_format(table_format),
+        github_app=app,
     )
 
 

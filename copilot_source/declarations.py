@@ -42,6 +42,7 @@ class Scope:
 
 
 ENTERPRISE = Scope("enterprise", "enterprises", "enterprise_id")
+ORGANIZATION = Scope("organization", "orgs", "organization_id")
 
 
 @dataclass(frozen=True)

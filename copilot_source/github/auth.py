@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import jwt
 
-from copilot_source.errors import ConfigurationError, InvalidCredentials
+from copilot_source.errors import ConfigurationError, InvalidCredentials, InvalidPermissions, NoResource
 from copilot_source.github.redaction import register_secret
 
 # what a token's prefix says it is (https://github.blog/2021-04-05-behind-githubs-new-authentication-token-formats/)
@@ -122,14 +122,16 @@ class GitHubApp:
         self,
         app_id: str,
         private_key: str,
-        installation_ids: dict[str, int] | None = None,
+        installation_ids: tuple[int, ...] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.app_id = app_id
         self._private_key = private_key
         register_secret(private_key)
-        # "<scope>:<entity>" -> installation id, from configuration or found through the API
-        self.installation_ids: dict[str, int] = dict(installation_ids or {})
+        # the installations configured (`installation_ids`); empty: found through the API per account
+        self.configured = installation_ids
+        # "<scope>:<account>" -> installation id
+        self._installations: dict[str, int] = {}
         self._clock = clock
         self._tokens: dict[int, InstallationToken] = {}
         self._lock = threading.Lock()
@@ -143,7 +145,7 @@ class GitHubApp:
         """A fresh app JWT (RS256, iss = the App's id or client id)."""
         now = int(self._clock())
         claims = {"iat": now - JWT_BACKDATE_SECONDS, "exp": now + JWT_LIFETIME_SECONDS, "iss": self.app_id}
-        token = jwt.encode(claims, self._private_key, algorithm="RS256")
+        token: str = jwt.encode(claims, self._private_key, algorithm="RS256")
         register_secret(token)
         return token
 
@@ -152,15 +154,43 @@ class GitHubApp:
             raise RuntimeError("GitHubApp.connect() was not called")
         return self._request(method, path, self.jwt(), what)
 
-    def installation_id(self, scope: str, entity: str) -> int:
-        key = f"{scope}:{entity}"
-        found = self.installation_ids.get(key)
-        if found is None:
-            path = f"{'enterprises' if scope == 'enterprise' else 'orgs'}/{entity}/installation"
-            body = self._ask("GET", path, f"the GitHub App's installation on {scope} {entity!r}")
-            found = int(body["id"])
-            self.installation_ids[key] = found
-        return found
+    def _learn_configured(self) -> None:
+        """Which account each configured installation is on (`GET /app/installations/{id}`)."""
+        for installation in self.configured:
+            body = self._ask(
+                "GET", f"app/installations/{installation}", f"the GitHub App's installation {installation}"
+            )
+            account = body.get("account") or {}
+            login = str(account.get("slug") or account.get("login") or "")
+            scope = "enterprise" if str(body.get("target_type", "")).lower() == "enterprise" else "organization"
+            self._installations[f"{scope}:{login.lower()}"] = installation
+
+    def installation_id(self, scope: str, account: str) -> int:
+        key = f"{scope}:{account.lower()}"
+        with self._lock:
+            if self.configured and not self._installations:
+                self._learn_configured()
+            found = self._installations.get(key)
+            if found is None and self.configured:
+                raise InvalidPermissions(
+                    f"None of the GitHub App's configured `installation_ids` ({', '.join(map(str, self.configured))})"
+                    f" is installed on {scope} {account!r}.",
+                    f"Install the App on {scope} {account!r} and add that installation's id, or remove"
+                    " `installation_ids` to let the source find each installation itself.",
+                )
+            if found is None:
+                path = f"{'enterprises' if scope == 'enterprise' else 'orgs'}/{account}/installation"
+                try:
+                    body = self._ask("GET", path, f"the GitHub App's installation on {scope} {account!r}")
+                except NoResource:
+                    raise InvalidPermissions(
+                        f"The GitHub App {self.app_id} is not installed on {scope} {account!r} (GitHub answered 404).",
+                        f"Install the App on {scope} {account!r} with read access to its Copilot metrics and seats"
+                        " (an enterprise App on the enterprise account itself).",
+                    ) from None
+                found = int(body["id"])
+                self._installations[key] = found
+            return found
 
     def _token(self, installation: int, force: bool = False) -> InstallationToken:
         with self._lock:
