@@ -6,15 +6,14 @@ pipeline.run(copilot_source())  # config and secrets from .dlt/ or SOURCES__COPI
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import date
+from collections.abc import Sequence
 from typing import Any
 
 import dlt
 from dlt.common import logger
-from dlt.common.schema.typing import TTableFormat
 from dlt.extract.resource import DltResource
 
+from copilot_source.accounts import GitHubAppCredentials, make_credentials
 from copilot_source.config import (
     DEFAULT_API_DEADLINE_SECONDS,
     DEFAULT_API_VERSION,
@@ -26,12 +25,10 @@ from copilot_source.config import (
     DEFAULT_MAX_LINE_BYTES,
     DEFAULT_RATE_LIMIT_MAX_WAIT_SECONDS,
     DEFAULT_RATE_LIMIT_MIN_WAIT_SECONDS,
-    SourceSettings,
     parse_day,
     validate_settings,
 )
-from copilot_source.declarations import REPORTS, RESOURCE_NAMES, Report
-from copilot_source.destinations import fit_day_merge, fit_file_format, fit_seat_history
+from copilot_source.declarations import ORGANIZATION, REPORTS, RESOURCE_NAMES, SCOPES
 from copilot_source.errors import (
     ConfigurationError,
     CopilotSourceError,
@@ -48,9 +45,8 @@ from copilot_source.errors import (
 )
 from copilot_source.github.client import GitHubClient
 from copilot_source.github.redaction import install_log_redaction
-from copilot_source.reports.reader import MERGE, ReportReader
+from copilot_source.resources import org_billing_resource, report_resource, seat_resources
 from copilot_source.safeguards import guard_active_pipeline
-from copilot_source.seats import SEAT_HISTORY, Seat, SeatSnapshot, activity_row, assignment_row
 
 __all__ = [
     "RESOURCE_NAMES",
@@ -70,77 +66,12 @@ __all__ = [
 ]
 
 
-def _report_resource(reader: ReportReader, settings: SourceSettings, table_format: TTableFormat | None) -> DltResource:
-    """A report's resource: the days its own record plans (see `reports.days`), each day's
-    rows replacing that day's rows in the destination, in the report's table and array tables."""
-    spec: Report = reader.spec
-
-    def read() -> Iterator[Any]:
-        plan = reader.plan()
-        # the days this run re-reads, which a merge on this destination may replace
-        fit_day_merge(table_format, "day", plan.window_start, settings.end_date, day_keys=spec.day_keys)
-        yield from reader.read(plan)
-
-    resource: DltResource = dlt.resource(read, name=spec.table, max_table_nesting=0)
-    # the array tables inherit these hints (see `reports.breakdown_hints`)
-    resource.apply_hints(
-        write_disposition=MERGE, primary_key=spec.keys, merge_key=spec.day_keys, table_format=table_format
-    )
-    return resource
-
-
-def _seat_resources(
-    client: GitHubClient, settings: SourceSettings, table_format: TTableFormat | None
-) -> list[DltResource]:
-    """One read of the seat pages feeds both tables: assignments (history) and daily activity.
-    The read is a complete snapshot or nothing (see `seats.py`): a seat missing from it would be
-    recorded as removed."""
-    snapshot_day = settings.today
-    fitted: set[str] = set()
-
-    def fit_once(table: str) -> bool:
-        """True the first time a table is seen this run: its hints are fitted to the destination."""
-        first = table not in fitted
-        fitted.add(table)
-        return first
-
-    def read_pages() -> Iterator[list[Seat]]:
-        yield from SeatSnapshot(client, settings.enterprise, settings.concurrency).read()
-
-    def assignments(page: list[Seat]) -> Iterator[list[Seat]]:
-        if fit_once("seats"):
-            fit_seat_history(table_format)
-            fit_file_format()
-        yield [assignment_row(seat) for seat in page]
-
-    def activity(
-        page: list[Seat],
-        day: dlt.sources.incremental[date] = dlt.sources.incremental(
-            "snapshot_day", primary_key=(), allow_external_schedulers=False
-        ),
-    ) -> Iterator[list[Seat]]:
-        if fit_once("seat_activity"):
-            fit_day_merge(table_format, "snapshot_day", snapshot_day, snapshot_day)
-            fit_file_format()
-        yield [activity_row(seat, snapshot_day) for seat in page]
-
-    pages: DltResource = dlt.resource(read_pages, name="seat_pages", selected=False)
-    seats: DltResource = dlt.transformer(assignments, data_from=pages, name="seats")
-    seats.apply_hints(write_disposition=SEAT_HISTORY, table_format=table_format)
-    seat_activity: DltResource = dlt.transformer(activity, data_from=pages, name="seat_activity")
-    seat_activity.apply_hints(
-        write_disposition=MERGE,
-        primary_key=("snapshot_day", "seat_key"),
-        merge_key="snapshot_day",
-        table_format=table_format,
-    )
-    return [seats, seat_activity]
-
-
 @dlt.source(name="copilot", section="copilot")
 def copilot_source(
-    enterprise: str | None = dlt.config.value,
+    enterprise: Any | None = None,
+    organizations: Any | None = None,
     access_token: str | None = dlt.secrets.value,
+    github_app: GitHubAppCredentials | None = None,
     base_url: str = DEFAULT_BASE_URL,
     start_date: Any | None = None,
     end_date: Any | None = None,
@@ -157,12 +88,17 @@ def copilot_source(
     max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Sequence[DltResource]:
-    """Copilot seats (with assignment history), daily seat activity, and the enterprise-1-day and
-    users-1-day usage reports of one GitHub enterprise, each loaded incrementally.
+    """Copilot seats (with assignment history), daily seat activity and the daily usage reports
+    (metrics, users, teams, repositories) of GitHub enterprises and organizations, each loaded
+    incrementally, each account with its own record of days.
 
     Args:
-        enterprise: The enterprise slug, as in https://github.com/enterprises/<slug>.
-        access_token: A classic token with `manage_billing:copilot` or `read:enterprise`.
+        enterprise: An enterprise slug (https://github.com/enterprises/<slug>), or a list of them.
+        organizations: Organization logins (https://github.com/<login>) to load as well, or alone.
+        access_token: A classic token (`manage_billing:copilot` or `read:enterprise`; for
+            organizations `read:org` too), or a fine-grained one (organizations only).
+        github_app: Instead of a token: `app_id`, `private_key` (PEM or path) and optionally
+            `installation_ids` of a GitHub App installed on the accounts.
         base_url: The API host; GHE.com tenants use https://api.<subdomain>.ghe.com.
         start_date: First day to load; default and lower bound: the oldest day GitHub keeps.
         end_date: With it, a one-off backfill of start_date..end_date that leaves the cursor alone.
@@ -184,7 +120,9 @@ def copilot_source(
     install_log_redaction()
     settings = validate_settings(
         enterprise=enterprise,
+        organizations=organizations,
         access_token=access_token,
+        github_app=github_app,
         base_url=base_url,
         api_version=api_version,
         start_date=start_date,
@@ -211,6 +149,13 @@ def copilot_source(
         )
     # our row dicts carry typed values; strings that merely look like timestamps stay text
     dlt.current.source_schema().remove_type_detection("iso_timestamp")
-    client = GitHubClient(settings)
-    readers = [ReportReader(client, settings, spec, fast_path) for spec in REPORTS]
-    return [*_seat_resources(client, settings, fmt), *(_report_resource(r, settings, fmt) for r in readers)]
+    client = GitHubClient(settings, make_credentials(settings.access_token, settings.github_app))
+    resources: list[DltResource] = []
+    for scope in SCOPES:
+        if settings.accounts_of(scope):
+            resources += seat_resources(scope, client, settings, fmt)
+            if scope is ORGANIZATION:
+                resources.append(org_billing_resource(client, settings, fmt))
+            reports = (spec for spec in REPORTS if spec.scope is scope)
+            resources += [report_resource(spec, client, settings, fast_path, fmt) for spec in reports]
+    return resources

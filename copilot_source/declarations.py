@@ -33,16 +33,21 @@ NO_DATA_STATUSES = (204, 404)
 
 @dataclass(frozen=True)
 class Scope:
-    """Where a report lives: `/enterprises/{slug}/...` or `/orgs/{login}/...`."""
+    """Where reports live: `/enterprises/{slug}/...` or `/orgs/{login}/...`."""
 
     name: str
     path: str
     # the column a report line names its enterprise or organization in (text, as GitHub sends it)
     id_column: str
+    # the scope's tables are named <prefix><table>: seats, org_seats
+    table_prefix: str
+    # the config key that names accounts of this scope
+    config_key: str
 
 
-ENTERPRISE = Scope("enterprise", "enterprises", "enterprise_id")
-ORGANIZATION = Scope("organization", "orgs", "organization_id")
+ENTERPRISE = Scope("enterprise", "enterprises", "enterprise_id", "", "enterprise")
+ORGANIZATION = Scope("organization", "orgs", "organization_id", "org_", "organizations")
+SCOPES = (ENTERPRISE, ORGANIZATION)
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,9 @@ class Report:
     first_day: date
     docs_url: str
     no_data_statuses: tuple[int, ...] = NO_DATA_STATUSES
+    # False for reports GitHub publishes only for days with activity they cover (teams of five or
+    # more seats, repositories with pull requests): days without one are no sign of a problem
+    always_published: bool = True
 
     @property
     def day_keys(self) -> tuple[str, ...]:
@@ -68,16 +76,61 @@ class Report:
     def keys(self) -> tuple[str, ...]:
         return (*self.day_keys, *self.row_keys)
 
-    def path(self, entity: str) -> str:
-        return f"{self.scope.path}/{entity}/copilot/metrics/reports/{self.report}"
+    def path(self, account: str) -> str:
+        return f"{self.scope.path}/{account}/copilot/metrics/reports/{self.report}"
 
 
-# GitHub serves enterprise reports from this day on
+# GitHub serves enterprise reports from 2025-10-10, organization reports from 2025-12-12, team
+# membership from 2026-05-14 and repositories from their general availability on 2026-07-17
 FIRST_REPORT_DAY = date(2025, 10, 10)
+FIRST_ORGANIZATION_DAY = date(2025, 12, 12)
+FIRST_TEAMS_DAY = date(2026, 5, 14)
+FIRST_REPOS_DAY = date(2026, 7, 17)
+
+
+def _reports(scope: Scope, metrics_report: str, metrics_table: str, first: date) -> tuple[Report, ...]:
+    """The daily reports of one scope; they differ only in path, id column and first day."""
+    prefix = scope.table_prefix
+    return (
+        Report(scope, metrics_report, metrics_table, (), first, DOCS["usage_metrics"]),
+        Report(scope, "users-1-day", f"{prefix}users_1_day", ("user_id",), first, DOCS["usage_metrics"]),
+        Report(
+            scope,
+            "user-teams-1-day",
+            f"{prefix}user_teams_1_day",
+            ("user_id", "team_id"),
+            max(first, FIRST_TEAMS_DAY),
+            DOCS["usage_metrics"],
+            always_published=False,
+        ),
+        Report(
+            scope,
+            "repos-1-day",
+            f"{prefix}repos_1_day",
+            ("repo_id",),
+            max(first, FIRST_REPOS_DAY),
+            DOCS["usage_metrics"],
+        ),
+    )
+
 
 REPORTS = (
-    Report(ENTERPRISE, "enterprise-1-day", "enterprise_metrics", (), FIRST_REPORT_DAY, DOCS["enterprise-1-day"]),
-    Report(ENTERPRISE, "users-1-day", "users_1_day", ("user_id",), FIRST_REPORT_DAY, DOCS["users-1-day"]),
+    *_reports(ENTERPRISE, "enterprise-1-day", "enterprise_metrics", FIRST_REPORT_DAY),
+    *_reports(ORGANIZATION, "organization-1-day", "organization_metrics", FIRST_ORGANIZATION_DAY),
 )
-SEAT_TABLES = ("seats", "seat_activity")
-RESOURCE_NAMES = (*SEAT_TABLES, *(report.table for report in REPORTS))
+
+
+def seat_tables(scope: Scope) -> tuple[str, str]:
+    """The seat history and daily activity tables of a scope."""
+    return f"{scope.table_prefix}seats", f"{scope.table_prefix}seat_activity"
+
+
+ORG_BILLING_TABLE = "org_copilot_billing"
+SEAT_TABLES = (*seat_tables(ENTERPRISE), *seat_tables(ORGANIZATION))
+RESOURCE_NAMES = (
+    *seat_tables(ENTERPRISE),
+    *(r.table for r in REPORTS if r.scope is ENTERPRISE),
+    *seat_tables(ORGANIZATION),
+    ORG_BILLING_TABLE,
+    *(r.table for r in REPORTS if r.scope is ORGANIZATION),
+)

@@ -20,7 +20,6 @@ from copilot_source.declarations import DOCS
 from copilot_source.github.client import GitHubClient
 
 SEATS_PER_PAGE = 100
-SEATS_ENDPOINT = "the enterprise's Copilot seats"
 # a person has one seat row per organization or team granting it: on average far fewer than this
 ROWS_PER_PERSON_BOUND = 10
 Seat = dict[str, Any]
@@ -92,15 +91,15 @@ def parse_page(response: requests.Response, number: int) -> SeatPage:
     return SeatPage(number, total, seats, request_id, links)
 
 
-def seat_pages(client: GitHubClient, enterprise: str, workers: int) -> Generator[SeatPage, None, None]:
-    """Every page of the enterprise's seats, in order, each at most once."""
-    path = f"enterprises/{enterprise}/copilot/billing/seats"
+def seat_pages(client: GitHubClient, path: str, endpoint: str, workers: int) -> Generator[SeatPage, None, None]:
+    """Every page of a seat list (`path`, e.g. enterprises/octo/copilot/billing/seats), in order,
+    each at most once."""
 
     def fetch(url: str) -> requests.Response:
-        return client.get(url, SEATS_ENDPOINT, DOCS["seats"])
+        return client.get(url, endpoint, DOCS["seats"])
 
     params = {"per_page": SEATS_PER_PAGE, "page": 1}
-    first = parse_page(client.get(path, SEATS_ENDPOINT, DOCS["seats"], params=params), 1)
+    first = parse_page(client.get(path, endpoint, DOCS["seats"], params=params), 1)
     yield first
     bound = page_bound(first.total_seats)
     last = page_number(first.links.get("last", ""))

@@ -32,11 +32,11 @@ from dlt.common.configuration.container import Container
 from dlt.common.pipeline import PipelineContext
 from dlt.common.schema.typing import TWriteDispositionConfig
 
-from copilot_source.declarations import DOCS
+from copilot_source.accounts import Account
+from copilot_source.declarations import DOCS, seat_tables
 from copilot_source.errors import SeatDataError
 from copilot_source.github.client import GitHubClient
 from copilot_source.seat_pages import (
-    SEATS_ENDPOINT,
     BrokenPagination,
     ListMoved,
     PageProblem,
@@ -166,28 +166,34 @@ class _Tally:
             )
 
 
-def spool_folder() -> Path:
+def seats_endpoint(account: Account, named: bool) -> str:
+    """How messages name a seat list: the enterprise's, or (several accounts) whose."""
+    return f"the Copilot seats of {account}" if named else "the enterprise's Copilot seats"
+
+
+def spool_folder(account: Account) -> Path:
     """An empty folder for the spooled snapshot, inside the pipeline's working folder, so a file
     a killed run left behind is removed by the next run (the run lock makes it ours)."""
     if not Container()[PipelineContext].is_active():
         return Path(tempfile.mkdtemp(prefix="copilot-seats-"))
-    folder = Path(dlt.current.pipeline().working_dir) / "copilot_downloads" / "seats"
+    folder = Path(dlt.current.pipeline().working_dir) / "copilot_downloads" / "seats" / account.key.replace(":", "-")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return folder
 
 
 class SeatSnapshot:
-    """The enterprise's seats as one complete list, or `SeatDataError` and nothing."""
+    """An enterprise's or organization's seats as one complete list, or `SeatDataError` and nothing."""
 
-    def __init__(self, client: GitHubClient, enterprise: str, workers: int) -> None:
+    def __init__(self, client: GitHubClient, account: Account, workers: int, named: bool = False) -> None:
         self.client = client
-        self.enterprise = enterprise
+        self.account = account
         self.workers = workers
+        self.endpoint = seats_endpoint(account, named)
 
     def read(self) -> Iterator[list[Seat]]:
         """Every seat once, in batches, handed on only after the whole list added up."""
-        folder = spool_folder()
+        folder = spool_folder(self.account)
         spool = folder / "seats.ndjson"
         try:
             for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):
@@ -196,10 +202,11 @@ class SeatSnapshot:
                     yield from _batches(spool)
                     return
                 if isinstance(problem, BrokenPagination) or attempt == SNAPSHOT_ATTEMPTS:
-                    raise _failure(problem, attempt)
+                    raise _failure(problem, attempt, self.account, self.endpoint)
                 logger.warning(
-                    f"The seat list did not add up ({problem.problem}): seats were probably assigned or"
-                    f" removed while it was read. Reading it again (read {attempt + 1} of {SNAPSHOT_ATTEMPTS})."
+                    f"The seat list of {self.account} did not add up ({problem.problem}): seats were probably"
+                    " assigned or removed while it was read. Reading it again"
+                    f" (read {attempt + 1} of {SNAPSHOT_ATTEMPTS})."
                 )
                 time.sleep(self.client.retry_delay(attempt))
         finally:
@@ -219,7 +226,8 @@ class SeatSnapshot:
         return None
 
     def _pages(self) -> Generator[SeatPage, None, None]:
-        return seat_pages(self.client, self.enterprise, self.workers)
+        path = f"{self.account.scope.path}/{self.account.slug}/copilot/billing/seats"
+        return seat_pages(self.client, path, self.endpoint, self.workers)
 
 
 def _batches(spool: Path) -> Iterator[list[Seat]]:
@@ -234,9 +242,10 @@ def _batches(spool: Path) -> Iterator[list[Seat]]:
             yield batch
 
 
-def _failure(problem: PageProblem, reads: int) -> SeatDataError:
+def _failure(problem: PageProblem, reads: int, account: Account, endpoint: str) -> SeatDataError:
+    seats, activity = seat_tables(account.scope)
     untouched = (
-        "Nothing of `seats` or `seat_activity` was loaded: a partial list would record seats that"
+        f"Nothing of `{seats}` or `{activity}` was loaded: a partial list would record seats that"
         " are still assigned as removed."
     )
     if isinstance(problem, BrokenPagination):
@@ -247,11 +256,11 @@ def _failure(problem: PageProblem, reads: int) -> SeatDataError:
         )
     else:
         cause = (
-            f"The enterprise's Copilot seats did not add up to one complete list in {reads} reads:"
+            f"{endpoint[0].upper()}{endpoint[1:]} did not add up to one complete list in {reads} reads:"
             f" {problem.problem}. {untouched}"
         )
         fix = (
             "Run again later: seats assigned or removed while the list is read move it under the"
             " reader. If it keeps failing, contact GitHub support with the request id."
         )
-    return SeatDataError(cause, fix, request_id=problem.request_id, docs_url=DOCS["seats"], endpoint=SEATS_ENDPOINT)
+    return SeatDataError(cause, fix, request_id=problem.request_id, docs_url=DOCS["seats"], endpoint=endpoint)

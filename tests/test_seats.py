@@ -251,7 +251,7 @@ def test_the_snapshot_is_spooled_to_disk_not_held_in_memory(tmp_path: Path) -> N
         del held
         tracemalloc.stop()
 
-        snapshot = SeatSnapshot(GitHubClient(settings), enterprise.slug, workers=4)
+        snapshot = SeatSnapshot(GitHubClient(settings), settings.accounts[0], workers=4)
         read = hashlib.sha256()
         tracemalloc.start()
         for batch in snapshot.read():

@@ -25,7 +25,7 @@ from requests.auth import AuthBase
 from copilot_source.config import SourceSettings, config_key
 from copilot_source.declarations import DOCS, NO_DATA_STATUSES
 from copilot_source.errors import RateLimited, Unreachable
-from copilot_source.github.auth import Credentials, PersonalToken, bad_app_key
+from copilot_source.github.auth import Credentials, GitHubApp, PersonalToken, bad_app_key
 from copilot_source.github.ratelimit import RateLimiter, RateLimitInfo, is_rate_limited
 from copilot_source.github.redaction import redact
 from copilot_source.github.responses import error_for_response, github_message, json_object
@@ -135,6 +135,10 @@ class GitHubClient:
             assert settings.access_token, "validate_settings requires a token or a GitHub App"
             credentials = PersonalToken(settings.access_token)
         self.credentials = credentials
+        if isinstance(credentials, GitHubApp):
+            credentials.connect(self.app_request)
+        # what a run looks up once and uses from several resources (an organization's id)
+        self.memo: dict[str, Any] = {}
         self.limiter = RateLimiter(settings.rate_limit_max_wait, settings.rate_limit_min_wait)
         self._api = RetryingClient(settings.api_deadline)
         self._files = RetryingClient(settings.download_deadline)

@@ -25,13 +25,14 @@ from dlt.common.configuration.resolve import inject_section
 from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
 
 from copilot_source import copilot_source
+from copilot_source.accounts import Account, make_credentials
 from copilot_source.config import (
     SourceSettings,
     config_error_from_dlt,
     earliest_report_day,
     validate_settings,
 )
-from copilot_source.declarations import DOCS, REPORT_DELAY_DAYS, REPORTS, Report
+from copilot_source.declarations import DOCS, ENTERPRISE, ORGANIZATION, REPORT_DELAY_DAYS, REPORTS, Report
 from copilot_source.errors import (
     ConfigurationError,
     CopilotSourceError,
@@ -42,19 +43,23 @@ from copilot_source.errors import (
     Unreachable,
     metrics_disabled,
 )
+from copilot_source.github.auth import FINE_GRAINED, token_kind
 from copilot_source.github.client import GitHubClient
 from copilot_source.github.ratelimit import RateLimiter, RateLimitInfo, describe_resume
 from copilot_source.github.responses import report_links
 from copilot_source.ops.failures import settings_file_error
 from copilot_source.ops.runner import PIPELINE_NAME
+from copilot_source.resources import ORG_BILLING_DOCS
+from copilot_source.seats import seats_endpoint
 
 # recent days tried per report before concluding that GitHub refuses them all
 CHECK_DAYS = 7
 # the legacy /copilot/metrics endpoint answers 404 since this day
 LEGACY_CLOSED_ON = date(2026, 4, 2)
 SEATS = "seats"
+BILLING = "billing"
+CREDENTIALS = "credentials"
 LEGACY = "legacy metrics"
-SEATS_ENDPOINT = "the enterprise's Copilot seats"
 LEGACY_ENDPOINT = "the legacy Copilot metrics endpoint"
 # failures every endpoint on the API host shares: asking the others would only repeat them
 HOST_WIDE = (InvalidCredentials, RateLimited, Unreachable)
@@ -81,6 +86,8 @@ class CheckResult:
     error: CopilotSourceError | None = None
     request_id: str | None = None
     docs_url: str | None = None
+    # the enterprise or organization the endpoint belongs to ("" for the credentials)
+    account: str = ""
 
     @property
     def passed(self) -> bool:
@@ -104,6 +111,7 @@ class CheckResult:
         error = self.error
         return {
             "name": self.name,
+            "account": self.account or None,
             "status": self.status.value,
             "ok": self.passed,
             "detail": self.detail or None,
@@ -115,15 +123,22 @@ class CheckResult:
         }
 
 
-def failed(name: str, error: CopilotSourceError, docs_url: str | None = None) -> CheckResult:
-    return CheckResult(name, Status.FAIL, error=error, request_id=error.request_id, docs_url=error.docs_url or docs_url)
+def failed(name: str, error: CopilotSourceError, docs_url: str | None = None, account: str = "") -> CheckResult:
+    return CheckResult(
+        name,
+        Status.FAIL,
+        error=error,
+        request_id=error.request_id,
+        docs_url=error.docs_url or docs_url,
+        account=account,
+    )
 
 
 @dataclass(frozen=True)
 class CheckReport:
     """All verdicts of one check; `ok` when no endpoint failed."""
 
-    enterprise: str | None
+    accounts: tuple[str, ...]
     base_url: str | None
     results: tuple[CheckResult, ...]
     checked_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
@@ -133,9 +148,15 @@ class CheckReport:
         return all(result.passed for result in self.results)
 
     def lines(self) -> list[str]:
-        where = f"enterprise {self.enterprise!r} at {self.base_url}" if self.enterprise else "the configuration"
+        where = f"{', '.join(self.accounts)} at {self.base_url}" if self.accounts else "the configuration"
         width = max(len(result.name) for result in self.results)
-        out = [f"Checking {where}:", *(result.line(width) for result in self.results)]
+        out = [f"Checking {where}:"]
+        heading = ""
+        for result in self.results:
+            if len(self.accounts) > 1 and result.account and result.account != heading:
+                heading = result.account
+                out.append(f"{heading}:")
+            out.append(result.line(width))
         counted = [r for r in self.results if r.status is not Status.INFO]
         bad = sum(not r.passed for r in counted)
         out.append(f"All {len(counted)} checks passed." if not bad else f"{bad} of {len(counted)} checks did not pass.")
@@ -144,7 +165,7 @@ class CheckReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
-            "enterprise": self.enterprise,
+            "accounts": list(self.accounts),
             "base_url": self.base_url,
             "checked_at": self.checked_at.isoformat(timespec="seconds"),
             "checks": [result.as_dict() for result in self.results],
@@ -198,78 +219,125 @@ class _NoWaiting(RateLimiter):
         )
 
 
-class _Checker:
-    """Asks each endpoint in turn, sharing what earlier answers taught (the day, a host-wide failure)."""
+@dataclass
+class _Shared:
+    """What one account's checks teach the next: a host-wide failure, and a day that has reports."""
 
-    def __init__(self, settings: SourceSettings, today: date) -> None:
+    blocker: CopilotSourceError | None = None
+    days: list[date] = field(default_factory=list)
+
+
+class _Checker:
+    """Asks one account's endpoints in turn, sharing what earlier answers taught (the day, a
+    host-wide failure)."""
+
+    def __init__(self, settings: SourceSettings, client: GitHubClient, account: Account, shared: _Shared) -> None:
         self.settings = settings
-        self.client = GitHubClient(settings)
-        # no waiting on rate limits: a limited check fails at once, saying when the limit resets
-        self.client.limiter = _NoWaiting(0.0, settings.rate_limit_min_wait)
-        newest = today - timedelta(days=REPORT_DELAY_DAYS - 1)
-        oldest = max(earliest_report_day(today), newest - timedelta(days=CHECK_DAYS - 1))
-        self.days = [newest - timedelta(days=n) for n in range((newest - oldest).days + 1)]
-        self.blocker: CopilotSourceError | None = None
+        self.client = client
+        self.account = account
+        self.shared = shared
         self.seats_error: CopilotSourceError | None = None
+        self.named = str(account)
+        # endpoints name the account where there are several, or an organization's
+        several = len(settings.accounts) > 1 or account.scope is not ENTERPRISE
+        self.of = f" of {account}" if several else ""
+
+    @property
+    def blocker(self) -> CopilotSourceError | None:
+        return self.shared.blocker
+
+    def _block(self, exc: CopilotSourceError) -> None:
+        if isinstance(exc, HOST_WIDE):
+            self.shared.blocker = exc
 
     def _path(self, tail: str) -> str:
-        return f"enterprises/{self.settings.enterprise}/copilot/{tail}"
+        return f"{self.account.scope.path}/{self.account.slug}/copilot/{tail}"
+
+    def _result(self, name: str, status: Status, detail: str, **more: Any) -> CheckResult:
+        return CheckResult(name, status, detail, account=self.named, **more)
+
+    def _failed(self, name: str, error: CopilotSourceError, docs_url: str | None = None) -> CheckResult:
+        return failed(name, error, docs_url, account=self.named)
 
     def seats(self) -> CheckResult:
+        if self.blocker is not None:
+            return self._skipped(SEATS)
+        endpoint = seats_endpoint(self.account, bool(self.of))
         try:
-            response = self.client.get(
-                self._path("billing/seats"), SEATS_ENDPOINT, DOCS["seats"], params={"per_page": 1}
-            )
+            response = self.client.get(self._path("billing/seats"), endpoint, DOCS["seats"], params={"per_page": 1})
         except CopilotSourceError as exc:
             self.seats_error = exc
-            if isinstance(exc, HOST_WIDE):
-                self.blocker = exc
-            return failed(SEATS, exc, DOCS["seats"])
+            self._block(exc)
+            return self._failed(SEATS, exc, DOCS["seats"])
         total = response.json().get("total_seats")  # the client checked it is a JSON object
         detail = f"{total} people hold a Copilot seat (first page read); {_budget(response)}"
-        return CheckResult(SEATS, Status.OK, detail, request_id=_request_id(response), docs_url=DOCS["seats"])
+        return self._result(SEATS, Status.OK, detail, request_id=_request_id(response), docs_url=DOCS["seats"])
+
+    def billing(self) -> CheckResult:
+        """An organization's seat summary and policies (table org_copilot_billing)."""
+        if self.blocker is not None:
+            return self._skipped(BILLING)
+        try:
+            response = self.client.get(self._path("billing"), f"the Copilot billing{self.of}", ORG_BILLING_DOCS)
+        except CopilotSourceError as exc:
+            self._block(exc)
+            return self._failed(BILLING, exc, ORG_BILLING_DOCS)
+        body = response.json()
+        total = (body.get("seat_breakdown") or {}).get("total")
+        detail = f"seat summary read: {total} seats, plan {body.get('plan_type') or 'unknown'}"
+        return self._result(BILLING, Status.OK, detail, request_id=_request_id(response), docs_url=ORG_BILLING_DOCS)
 
     def report(self, spec: Report) -> CheckResult:
         if self.blocker is not None:
             return self._skipped(spec.report)
-        path = self._path(f"metrics/reports/{spec.report}")
+        path = spec.path(self.account.slug)
         missing: NoResource | None = None
-        for day in self.days:
-            endpoint = f"the {spec.report} report for {day}"
+        days = [d for d in self.shared.days if d >= spec.first_day]
+        for day in days:
+            endpoint = f"the {spec.report} report{self.of} for {day}"
             try:
-                # a 404 raises (it tells a wrong slug or a switched-off policy); "being generated" is None
+                # a 404 raises (it tells a wrong slug or a switched-off policy); "being generated"
+                # and a 204 (no data that day) are None
                 response = self.client.get_if_present(
-                    path, endpoint, spec.docs_url, params={"day": day.isoformat()}, absent=()
+                    path, endpoint, spec.docs_url, params={"day": day.isoformat()}, absent=(204,)
                 )
             except NoResource as exc:
                 missing = exc
                 if isinstance(self.seats_error, NoResource):
-                    break  # the enterprise itself is not there: every day would answer the same
+                    break  # the account itself is not there: every day would answer the same
                 continue
             except CopilotSourceError as exc:
-                if isinstance(exc, HOST_WIDE):
-                    self.blocker = exc
-                return failed(spec.report, exc, spec.docs_url)
+                self._block(exc)
+                return self._failed(spec.report, exc, spec.docs_url)
             if response is None:
-                continue  # not ready yet, like a 404: try the day before
+                continue  # not ready yet, or no data that day: try the day before
             try:
                 links = report_links(response, endpoint)
             except CopilotSourceError as exc:
-                return failed(spec.report, exc, spec.docs_url)
-            # the other report is asked for the same day first
-            self.days = [day, *(d for d in self.days if d != day)]
+                return self._failed(spec.report, exc, spec.docs_url)
+            # the other reports are asked for the same day first
+            self.shared.days = [day, *(d for d in self.shared.days if d != day)]
             return self._first_file(spec, day, links, response)
+        if not days:
+            return self._result(spec.report, Status.INFO, f"GitHub has this report from {spec.first_day} on")
+        if not spec.always_published:
+            detail = (
+                f"no report for {min(days)} to {max(days)}: GitHub publishes one only for days with"
+                " activity it covers (teams of five or more seats, repositories with pull requests)"
+            )
+            return self._result(spec.report, Status.INFO, detail, docs_url=spec.docs_url)
         if missing is None:
-            detail = f"no report for {min(self.days)} to {max(self.days)} is ready yet (GitHub is generating them)"
-            return CheckResult(spec.report, Status.OK, detail, docs_url=spec.docs_url)
+            detail = f"no report for {min(days)} to {max(days)} is ready yet (GitHub is generating them)"
+            return self._result(spec.report, Status.OK, detail, docs_url=spec.docs_url)
         if self.seats_error is not None:
-            return failed(spec.report, missing, spec.docs_url)
-        return failed(spec.report, self._no_reports(spec, missing))
+            return self._failed(spec.report, missing, spec.docs_url)
+        return self._failed(spec.report, self._no_reports(spec, missing, days))
 
-    def _no_reports(self, spec: Report, last: NoResource) -> MetricsDisabled:
+    def _no_reports(self, spec: Report, last: NoResource, days: list[date]) -> MetricsDisabled:
         return metrics_disabled(
-            f"GitHub has no {spec.report} report for any day from {min(self.days)} to {max(self.days)}"
-            " although the enterprise's seats answer.",
+            f"GitHub has no {spec.report} report{self.of} for any day from {min(days)} to {max(days)}"
+            f" although the {self.account.scope.name}'s seats answer.",
+            scope=self.account.scope.name,
             request_id=last.request_id,
             endpoint=spec.report,
         )
@@ -279,7 +347,7 @@ class _Checker:
         request_id = _request_id(response)
         if not links:
             detail = f"report for {day}: GitHub lists no files"
-            return CheckResult(spec.report, Status.OK, detail, request_id=request_id, docs_url=spec.docs_url)
+            return self._result(spec.report, Status.OK, detail, request_id=request_id, docs_url=spec.docs_url)
         host = urlsplit(links[0]).hostname
         what = f"the first file of the {spec.report} report for {day}"
         try:
@@ -287,7 +355,7 @@ class _Checker:
                 status = file.status_code
         except CopilotSourceError as exc:
             # GitHub's id of the request that handed out the link is what its support can trace
-            return failed(spec.report, exc.annotate(request_id=request_id), spec.docs_url)
+            return self._failed(spec.report, exc.annotate(request_id=request_id), spec.docs_url)
         if status != 200:
             refused = Unreachable(
                 f"GitHub lists the {spec.report} report for {day}, but its file host {host} answered"
@@ -298,15 +366,15 @@ class _Checker:
                 docs_url=spec.docs_url,
                 endpoint=spec.report,
             )
-            return failed(spec.report, refused)
+            return self._failed(spec.report, refused)
         files = f"{len(links)} file" if len(links) == 1 else f"{len(links)} files"
         detail = f"report for {day}: {files}; the first one downloads from {host}"
-        return CheckResult(spec.report, Status.OK, detail, request_id=request_id, docs_url=spec.docs_url)
+        return self._result(spec.report, Status.OK, detail, request_id=request_id, docs_url=spec.docs_url)
 
     def _skipped(self, name: str) -> CheckResult:
         assert self.blocker is not None
         detail = f"not asked: every endpoint would fail like the one before ({self.blocker.code})"
-        return CheckResult(name, Status.SKIPPED, detail)
+        return self._result(name, Status.SKIPPED, detail)
 
     def legacy(self) -> CheckResult:
         """Only explains: the legacy endpoint is closed, and what replaced it."""
@@ -315,17 +383,17 @@ class _Checker:
             " enterprise-1-day report (table enterprise_metrics)."
         )
         if self.blocker is not None:
-            return CheckResult(LEGACY, Status.INFO, f"not asked. {replaced}", docs_url=DOCS["usage_metrics"])
+            return self._result(LEGACY, Status.INFO, f"not asked. {replaced}", docs_url=DOCS["usage_metrics"])
         try:
             response = self.client.get(self._path("metrics"), LEGACY_ENDPOINT, DOCS["usage_metrics"])
         except NoResource as exc:
             detail = f"answers 404, as expected: {replaced}"
-            return CheckResult(LEGACY, Status.INFO, detail, request_id=exc.request_id, docs_url=DOCS["usage_metrics"])
+            return self._result(LEGACY, Status.INFO, detail, request_id=exc.request_id, docs_url=DOCS["usage_metrics"])
         except CopilotSourceError as exc:
             detail = f"answered with {exc.code}; it is not used anyway: {replaced}"
-            return CheckResult(LEGACY, Status.INFO, detail, request_id=exc.request_id, docs_url=DOCS["usage_metrics"])
+            return self._result(LEGACY, Status.INFO, detail, request_id=exc.request_id, docs_url=DOCS["usage_metrics"])
         detail = f"still answers here, but this source does not use it: {replaced}"
-        return CheckResult(
+        return self._result(
             LEGACY, Status.INFO, detail, request_id=_request_id(response), docs_url=DOCS["usage_metrics"]
         )
 
@@ -351,19 +419,42 @@ def _clock(epoch: float) -> str:
         return "a time no clock shows (an absurd x-ratelimit-reset)"
 
 
+def _credentials(settings: SourceSettings, client: GitHubClient) -> CheckResult:
+    """Which kind of credentials the load will send: what the failures below are about."""
+    if settings.github_app is not None:
+        detail = f"GitHub App {settings.github_app.app_id}: one installation token per account"
+    else:
+        kind = token_kind(settings.access_token or "")
+        detail = f"a {kind}"
+        if kind == FINE_GRAINED:
+            detail += " (organization endpoints only)"
+    return CheckResult(CREDENTIALS, Status.INFO, detail)
+
+
 def _results(settings: SourceSettings, legacy: bool, today: date) -> Iterator[CheckResult]:
-    checker = _Checker(settings, today)
-    yield checker.seats()
-    for spec in REPORTS:
-        yield checker.report(spec)
-    if legacy:
-        yield checker.legacy()
+    client = GitHubClient(settings, make_credentials(settings.access_token, settings.github_app))
+    # no waiting on rate limits: a limited check fails at once, saying when the limit resets
+    client.limiter = _NoWaiting(0.0, settings.rate_limit_min_wait)
+    newest = today - timedelta(days=REPORT_DELAY_DAYS - 1)
+    oldest = max(earliest_report_day(today), newest - timedelta(days=CHECK_DAYS - 1))
+    shared = _Shared(days=[newest - timedelta(days=n) for n in range((newest - oldest).days + 1)])
+    yield _credentials(settings, client)
+    for account in settings.accounts:
+        checker = _Checker(settings, client, account, shared)
+        yield checker.seats()
+        if account.scope is ORGANIZATION:
+            yield checker.billing()
+        for spec in REPORTS:
+            if spec.scope is account.scope:
+                yield checker.report(spec)
+        if legacy:
+            yield checker.legacy()
 
 
 def check_connection(settings: SourceSettings, legacy: bool = False, today: date | None = None) -> CheckReport:
-    """Ask every endpoint a load uses (and, with `legacy`, the closed legacy one) once."""
+    """Ask every endpoint a load uses, for every account (and, with `legacy`, the closed legacy one)."""
     results = tuple(_results(settings, legacy, today or settings.today))
-    return CheckReport(settings.enterprise, settings.base_url, results)
+    return CheckReport(tuple(str(account) for account in settings.accounts), settings.base_url, results)
 
 
 def run_check(legacy: bool = False, today: date | None = None) -> CheckReport:
@@ -371,5 +462,5 @@ def run_check(legacy: bool = False, today: date | None = None) -> CheckReport:
     try:
         settings = load_settings()
     except CopilotSourceError as exc:
-        return CheckReport(None, None, (failed("config", exc),))
+        return CheckReport((), None, (failed("config", exc),))
     return check_connection(settings, legacy, today)

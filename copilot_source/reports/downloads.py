@@ -59,9 +59,11 @@ class ReportDay:
     request_id: str | None = None
     # the day GitHub says the report is for (its `report_day`), checked against `day` by the reader
     report_day: str | None = None
+    # " of organization 'octo-org'" where a run reads several accounts, else ""
+    of: str = ""
 
     def label(self, index: int) -> str:
-        return f"{self.report.report} report for {self.day}, file {index + 1} of {len(self.files)}"
+        return f"{self.report.report} report{self.of} for {self.day}, file {index + 1} of {len(self.files)}"
 
     def remove(self) -> None:
         for path in self.files:
@@ -161,11 +163,14 @@ def _failed(exc: Exception, what: str, host: str) -> Exception:
 
 
 def fetch_report_day(
-    client: GitHubClient, report: Report, enterprise: str, day: date, folder: Path
+    client: GitHubClient, report: Report, account: str, day: date, folder: Path, of: str = ""
 ) -> ReportDay | None:
-    """Download every file of `report` for `day` into `folder`; None if GitHub has no report yet."""
-    path = report.path(enterprise)
-    endpoint = f"the {report.report} report for {day}"
+    """Download every file of `report` for `day` into `folder`; None if GitHub has no report yet.
+
+    `of` names the account in messages (" of organization 'octo-org'") where the run has several.
+    """
+    path = report.path(account)
+    endpoint = f"the {report.report} report{of} for {day}"
     for _ in range(LINK_REFRESHES + 1):
         response = client.get_if_present(
             path, endpoint, report.docs_url, params={"day": day.isoformat()}, absent=report.no_data_statuses
@@ -179,6 +184,7 @@ def fetch_report_day(
             day,
             request_id=response.headers.get("x-github-request-id"),
             report_day=None if answered is None else str(answered),
+            of=of,
         )
         result.files = [folder / f"{report.report}-{day}-{i}.ndjson" for i in range(len(links))]
         try:

@@ -26,9 +26,10 @@ from dlt.common.schema.typing import C_DLT_LOAD_ID, TWriteDispositionConfig
 from dlt.common.storages.exceptions import CurrentLoadPackageStateNotAvailable
 from dlt.extract.exceptions import CurrentSourceSchemaNotAvailable
 
+from copilot_source.accounts import Account
 from copilot_source.concurrency import ordered_map
 from copilot_source.config import SourceSettings, earliest_report_day
-from copilot_source.declarations import DOCS, REPORT_DELAY_DAYS, Report
+from copilot_source.declarations import DOCS, ENTERPRISE, REPORT_DELAY_DAYS, Report
 from copilot_source.errors import CopilotSourceError, NoResource, ReportDataError, metrics_disabled
 from copilot_source.github.client import GitHubClient
 from copilot_source.reports import arrow as arrow_reports
@@ -83,11 +84,17 @@ def _pipeline_schema() -> Schema | None:
 class ReportReader:
     """Reads one report (e.g. users-1-day) for the days one run needs."""
 
-    def __init__(self, client: GitHubClient, settings: SourceSettings, spec: Report, fast: bool) -> None:
+    def __init__(
+        self, client: GitHubClient, settings: SourceSettings, spec: Report, fast: bool, account: Account
+    ) -> None:
         self.client = client
         self.settings = settings
         self.spec = spec
         self.fast = fast
+        self.account = account
+        # messages name the account where a run reads several, or an organization's
+        named = account.scope is not ENTERPRISE or len(settings.accounts_of(ENTERPRISE)) > 1
+        self.of = f" of {account}" if named else ""
         self._declared: set[str] = set()
         # the lines of this run's days, by key (made anew for each read)
         self.copies = FirstCopies()
@@ -95,26 +102,32 @@ class ReportReader:
     @property
     def entity(self) -> str:
         """The key of this report's days in the resource state, e.g. `enterprise:octo-corp`."""
-        return f"{self.spec.scope.name}:{self.settings.enterprise}"
+        return self.account.key
 
     def _stored_record(self) -> DayRecord:
         state = dlt.current.resource_state()
         entities = state.setdefault(ENTITIES, {})
-        if self.entity not in entities:
+        if self.entity not in entities and not entities:
+            # what an older version (one enterprise, dlt's incremental) stored, for the first account
             migrated = migrate_state(state, self.settings.today)
             if migrated is not None:
                 entities[self.entity] = migrated.to_state()
         return DayRecord.from_state(entities.get(self.entity, {}))
 
-    def plan(self) -> Plan:
+    def plan(self, extend_to: date | None = None) -> Plan:
         """The days to ask for: a backfill's range, or the window after the newest complete day
-        (less `lookback_days`, re-read because GitHub finalises days late) plus the holes."""
+        (less `lookback_days`, re-read because GitHub finalises days late) plus the holes; with
+        `extend_to`, the window starts no later than that day."""
         settings = self.settings
+        # no report exists before its first day (organizations, teams and repositories came later)
+        first = max(settings.start_date, self.spec.first_day)
         if settings.is_backfill:
             assert settings.end_date is not None
-            return Plan(day_range(settings.start_date, settings.end_date), settings.start_date, DayRecord())
+            return Plan(day_range(first, settings.end_date), first, DayRecord())
         record = self._stored_record()
-        start = record.window_start(settings.lookback_days, settings.start_date)
+        start = record.window_start(settings.lookback_days, first)
+        if extend_to is not None:
+            start = max(first, min(start, extend_to))
         yesterday = settings.today - timedelta(days=1)
         days = plan_days(start, yesterday, record.holes, earliest_report_day(settings.today))
         return Plan(days, start, record)
@@ -142,17 +155,18 @@ class ReportReader:
         context = Container()[PipelineContext]
         if not context.is_active():
             return Path(tempfile.mkdtemp(prefix="copilot-reports-"))
-        folder = Path(dlt.current.pipeline().working_dir) / "copilot_downloads" / self.spec.table
+        folder = Path(dlt.current.pipeline().working_dir) / "copilot_downloads" / self.spec.table / self.account.slug
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         return folder
 
     def _check_reports_exist(self, days: list[date]) -> None:
         """No report on any day of a first run: tell a wrong slug from a switched-off policy."""
+        account = self.account
         try:
             self.client.get(
-                f"enterprises/{self.settings.enterprise}/copilot/billing/seats",
-                "the enterprise's Copilot seats",
+                f"{account.scope.path}/{account.slug}/copilot/billing/seats",
+                f"the Copilot seats of {account}",
                 DOCS["seats"],
                 params={"per_page": 1},
             )
@@ -161,8 +175,9 @@ class ReportReader:
         except CopilotSourceError:
             pass  # a token that may read reports but not seats: the reports are still the issue
         raise metrics_disabled(
-            f"GitHub has no {self.spec.report} report for any day from {days[0]} to {days[-1]}"
-            " although the enterprise answers.",
+            f"GitHub has no {self.spec.report} report of {account} for any day from {days[0]} to {days[-1]}"
+            f" although the {account.scope.name} answers.",
+            scope=account.scope.name,
             endpoint=self.spec.report,
         )
 
@@ -171,7 +186,7 @@ class ReportReader:
         answered = fetched.report_day
         if answered is not None and answered != fetched.day.isoformat():
             raise ReportDataError(
-                f"GitHub answered the {self.spec.report} report for {fetched.day} with the report for"
+                f"GitHub answered the {self.spec.report} report{self.of} for {fetched.day} with the report for"
                 f" {answered} (its report_day).",
                 "The day was not loaded and the cursor did not move past it. Run again later (GitHub"
                 " may correct the answer), or show GitHub support the request id.",
@@ -201,7 +216,7 @@ class ReportReader:
         parsed: list[date] = []
 
         def fetch(day: date) -> ReportDay | None:
-            return fetch_report_day(self.client, self.spec, settings.enterprise, day, folder)
+            return fetch_report_day(self.client, self.spec, self.account.slug, day, folder, self.of)
 
         def settle() -> None:
             """Record the days all of whose items dlt has taken (runs after their yields returned)."""
@@ -246,12 +261,20 @@ class ReportReader:
         """Say what this run found: metrics, duplicate lines, holes, and a first run with nothing."""
         record = plan.record.updated(outcome, earliest)
         metrics = dlt.current.resource_metrics()
-        metrics["days_loaded"] = compact(outcome.loaded)
-        metrics["days_not_yet_available"] = compact(outcome.not_yet_available(record.newest_day))
-        metrics["days_missing_retried_later"] = compact(list(record.holes))
+        found = {
+            "days_loaded": compact(outcome.loaded),
+            "days_not_yet_available": compact(outcome.not_yet_available(record.newest_day)),
+            "days_missing_retried_later": compact(list(record.holes)),
+        }
+        for name, days in found.items():
+            if self.of:  # several accounts: one "<account> <days>" part each
+                part = f"{self.account.slug} {days}"
+                metrics[name] = f"{metrics[name]}; {part}" if name in metrics else part
+            else:
+                metrics[name] = days
         for day, count in sorted(self.copies.dropped.items()):
             logger.warning(
-                f"GitHub's {self.spec.report} report for {day} holds {count} line(s) whose key"
+                f"GitHub's {self.spec.report} report{self.of} for {day} holds {count} line(s) whose key"
                 f" ({', '.join(self.spec.keys)}) an earlier line of that day already had; the first"
                 " line of each key was loaded, the later copies were left out."
             )
@@ -264,7 +287,7 @@ class ReportReader:
                 self._check_reports_exist(plan.days)
         if record.holes:
             logger.warning(
-                f"GitHub has no {self.spec.report} report for {compact(list(record.holes))} although later"
+                f"GitHub has no {self.spec.report} report{self.of} for {compact(list(record.holes))} although later"
                 " days exist; these days are retried on later runs."
             )
         dropped = sorted(d for d in plan.record.holes if d < earliest)
