@@ -212,6 +212,8 @@ def parse_app(github_app: Any) -> AppSettings | None:
         return None
     app_id = str(getattr(github_app, "app_id", None) or "").strip()
     key = getattr(github_app, "private_key", None)
+    if not app_id and not key:
+        return None  # dlt hands an empty section when nothing of it is configured
     if not app_id:
         raise ConfigurationError(f"{config_key('app_id', APP_SECTION)} is not set.", "Set the App's id or client id.")
     if not key:

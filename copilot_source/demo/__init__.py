@@ -1,4 +1,4 @@
-"""The built-in demo: a deterministic fake enterprise served on loopback."""
+"""The built-in demo: a deterministic fake enterprise and two of its organizations, served on loopback."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub
 
 DEMO_PIPELINE = "github_copilot_demo"
 DEMO_DAYS = 45
+# the demo loads the enterprise and, as an organization-only customer would, two of its organizations
+DEMO_ORGANIZATIONS = ("octo-org-0", "octo-org-1")
 
 
 def demo_enterprise(today: date | None = None) -> FakeEnterprise:
@@ -37,6 +39,7 @@ def demo_server(today: date | None = None) -> Iterator[dict[str, Any]]:
     with FakeGitHub(enterprise, today=today) as fake:
         yield {
             "enterprise": enterprise.slug,
+            "organizations": list(DEMO_ORGANIZATIONS),
             "access_token": fake.token,
             "base_url": fake.api_url,
             "start_date": enterprise.first_report_day,

@@ -1,6 +1,7 @@
-"""A fake GitHub Enterprise for the demo and the tests: deterministic data, real HTTP."""
+"""A fake GitHub for the demo and the tests: deterministic data, real HTTP."""
 
+from copilot_source.demo.fake_github.apps import FakeApp, Installation, new_private_key
 from copilot_source.demo.fake_github.data import FakeEnterprise
 from copilot_source.demo.fake_github.server import FakeGitHub, Faults
 
-__all__ = ["FakeEnterprise", "FakeGitHub", "Faults"]
+__all__ = ["FakeApp", "FakeEnterprise", "FakeGitHub", "Faults", "Installation", "new_private_key"]

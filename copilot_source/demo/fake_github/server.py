@@ -26,7 +26,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from copilot_source.demo.fake_github import orgs
+from copilot_source.demo.fake_github.apps import Caller, FakeApp
 from copilot_source.demo.fake_github.data import FakeEnterprise
+
+ENTERPRISE_REPORTS = ("enterprise-1-day", "users-1-day", "user-teams-1-day", "repos-1-day")
+ORGANIZATION_REPORTS = ("organization-1-day", "users-1-day", "user-teams-1-day", "repos-1-day")
 
 ACCEPTED_SCOPES = "manage_billing:copilot, read:enterprise"
 DOCS = "https://docs.github.com/enterprise-cloud@latest/rest/copilot"
@@ -72,6 +77,7 @@ class Seen:
     path: str
     query: dict[str, str]
     authorization: str | None
+    method: str = "GET"
     status: int = 0
     # the injected fault this request got, if any
     fault: str | None = None
@@ -97,12 +103,20 @@ class FakeGitHub:
         rate_limit: int = 5000,
         storage: Path | None = None,
         today: date | None = None,
+        fine_grained_token: str | None = None,
+        app: FakeApp | None = None,
     ) -> None:
         self.enterprise = enterprise or FakeEnterprise()
         # the day seats are listed as of (tests pin it to the day their source runs as)
         self.today = today
         self.token = token
         self.scopes = scopes
+        # a fine-grained personal access token: organizations yes, enterprises no (as on GitHub)
+        self.fine_grained_token = fine_grained_token
+        # a GitHub App with installations on the fake's accounts
+        self.app = app
+        # organizations whose 'Copilot usage metrics' policy is off: their reports answer 403
+        self.org_policy_off: set[str] = set()
         self.latency = latency
         self.link_ttl = link_ttl
         # "none", "gzip-header" (Content-Encoding: gzip) or "gzip-body" (a .gz file)
@@ -243,7 +257,7 @@ class FakeGitHub:
         path = self._cache_path(report, day, index)
         if path is not None and path.exists():
             return path.read_bytes()
-        parts = self.enterprise.split_files(self.enterprise.report_lines(report, day))
+        parts = self.enterprise.split_files(self.report_lines(report, day))
         if index >= len(parts):
             return None
         body = "".join(line + "\n" for line in parts[index]).encode()
@@ -255,15 +269,57 @@ class FakeGitHub:
         return body
 
     def file_count(self, report: str, day: date) -> int:
-        return len(self.enterprise.split_files(self.enterprise.report_lines(report, day)))
+        return len(self.enterprise.split_files(self.report_lines(report, day)))
+
+    def report_lines(self, report: str, day: date) -> list[str]:
+        """The NDJSON lines of a report: `users-1-day` (the enterprise's), or
+        `orgs/<login>/users-1-day` (an organization's)."""
+        ent = self.enterprise
+        if report.startswith("orgs/"):
+            _, login, name = report.split("/")
+            index = orgs.org_index(ent, login)
+            assert index is not None, login
+            if name == "organization-1-day":
+                return orgs.org_day_lines(ent, index, day)
+            if name == "users-1-day":
+                return orgs.org_user_lines(ent, index, day)
+            if name == "user-teams-1-day":
+                return orgs.user_team_lines(ent, day, index)
+            if name == "repos-1-day":
+                return orgs.repo_lines(ent, day, index)
+            raise KeyError(report)
+        if report == "user-teams-1-day":
+            return orgs.user_team_lines(ent, day, None)
+        if report == "repos-1-day":
+            return orgs.repo_lines(ent, day, None)
+        return ent.report_lines(report, day)
+
+    def identify(self, authorization: str) -> Caller | str | None:
+        """Who sent a request: a Caller, "expired" (an installation token past its hour), a JWT
+        complaint, or None (no credential GitHub would know)."""
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() not in ("bearer", "token") or not token:
+            return None
+        if token == self.token:
+            return Caller("classic")
+        if self.fine_grained_token and token == self.fine_grained_token:
+            return Caller("fine-grained")
+        if self.app is not None:
+            if token.count(".") == 2:
+                complaint = self.app.verify_jwt(token)
+                return complaint if complaint else Caller("jwt")
+            return self.app.caller(token)
+        return None
 
     def _cache_path(self, report: str, day: date, index: int) -> Path | None:
         if self._storage is None:
             return None
         ent = self.enterprise
-        fingerprint = repr((report, ent._content_fingerprint(day), ent.files_per_report, ent.enterprise_report_shape))
+        fingerprint = repr(
+            (report, ent._content_fingerprint(day), ent.files_per_report, ent.enterprise_report_shape, ent.org_count)
+        )
         digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
-        return self._storage / digest / f"{report}-{day}-{index}.ndjson"
+        return self._storage / digest / f"{report.replace('/', '-')}-{day}-{index}.ndjson"
 
 
 class _Server(ThreadingHTTPServer):
@@ -314,11 +370,20 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(fake.slow_seconds)
         self._reset_connection()
 
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            self.posted: Any = json.loads(raw) if raw else None
+        except ValueError:
+            self.posted = None
+        self.do_GET()
+
     def do_GET(self) -> None:
         fake = self.server.fake
         parts = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        seen = Seen(self.server.role, parts.path, query, self.headers.get("Authorization"))
+        seen = Seen(self.server.role, parts.path, query, self.headers.get("Authorization"), method=self.command)
         fake._record(seen)
         if fake.latency:
             time.sleep(fake.latency)
@@ -373,27 +438,32 @@ class _Handler(BaseHTTPRequestHandler):
                 {**headers, "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset},
             )
             return
-        auth = seen.authorization or ""
-        if auth not in (f"Bearer {fake.token}", f"token {fake.token}"):
-            seen.status = 401
-            self._error(401, "Bad credentials", headers)
-            return
-        headers["X-OAuth-Scopes"] = fake.scopes
-        headers["X-Accepted-OAuth-Scopes"] = ACCEPTED_SCOPES
+        caller = fake.identify(seen.authorization or "")
         segments = path.strip("/").split("/")
+        if not isinstance(caller, Caller):
+            seen.status = 401
+            self._error(401, caller if isinstance(caller, str) and caller != "expired" else "Bad credentials", headers)
+            return
+        if caller.kind == "jwt":
+            self._app_endpoint(fake, segments, headers, seen)
+            return
+        if caller.kind == "classic":
+            headers["X-OAuth-Scopes"] = fake.scopes
+            headers["X-Accepted-OAuth-Scopes"] = ACCEPTED_SCOPES
         ent = fake.enterprise
-        if len(segments) < 3 or segments[0] != "enterprises" or segments[2] != "copilot":
-            seen.status = 404
-            self._error(404, "Not Found", headers)
+        if len(segments) >= 2 and segments[0] == "orgs":
+            index = orgs.org_index(ent, segments[1])
+            if index is None:
+                self._not_found(seen, headers)
+                return
+            if not self._may_read(caller, "organization", segments[1], seen, headers):
+                return
+            self._org_endpoint(fake, index, segments[2:], path, query, headers, seen)
             return
-        if segments[1] != ent.slug:
-            seen.status = 404
-            self._error(404, "Not Found", headers)
+        if len(segments) < 3 or segments[0] != "enterprises" or segments[2] != "copilot" or segments[1] != ent.slug:
+            self._not_found(seen, headers)
             return
-        granted = {s.strip() for s in fake.scopes.split(",")}
-        if not granted & {s.strip() for s in ACCEPTED_SCOPES.split(",")}:
-            seen.status = 403
-            self._error(403, "Resource not accessible by personal access token", headers)
+        if not self._may_read(caller, "enterprise", segments[1], seen, headers):
             return
         rest = segments[3:]
         replaced = fake.api_bodies.get("/".join(rest))
@@ -406,19 +476,110 @@ class _Handler(BaseHTTPRequestHandler):
                 seen.status = 302
                 self._send(302, b"", {**headers, "Location": fake.redirect_seats_to + path})
                 return
-            self._seats(fake, path, query, headers, seen)
-        elif len(rest) == 3 and rest[:2] == ["metrics", "reports"]:
-            self._report(fake, rest[2], query, headers, seen)
+            self._seats(fake, path, query, headers, seen, ent.seats)
+        elif len(rest) == 3 and rest[:2] == ["metrics", "reports"] and rest[2] in ENTERPRISE_REPORTS:
+            self._report(fake, rest[2], query, headers, seen, no_data=404 if rest[2] != "repos-1-day" else 204)
         else:  # includes the legacy /copilot/metrics, closed down on 2026-04-02
-            seen.status = 404
-            self._error(404, "Not Found", headers)
+            self._not_found(seen, headers)
 
-    def _seats(self, fake: FakeGitHub, path: str, query: dict[str, str], headers: dict[str, str], seen: Seen) -> None:
+    def _not_found(self, seen: Seen, headers: dict[str, str]) -> None:
+        seen.status = 404
+        self._error(404, "Not Found", headers)
+
+    def _may_read(self, caller: Caller, kind: str, account: str, seen: Seen, headers: dict[str, str]) -> bool:
+        """GitHub's rules per kind of credential; answers the refusal itself when it may not."""
+        fake = self.server.fake
+        refusal = ""
+        if caller.kind == "classic":
+            granted = {s.strip() for s in fake.scopes.split(",")}
+            accepted = {s.strip() for s in ACCEPTED_SCOPES.split(",")} | (
+                {"read:org"} if kind == "organization" else set()
+            )
+            if not granted & accepted:
+                refusal = "Resource not accessible by personal access token"
+        elif caller.kind == "fine-grained" and kind == "enterprise":
+            refusal = "Resource not accessible by personal access token"
+        elif caller.kind == "installation":
+            installation = caller.installation
+            assert installation is not None
+            if installation.kind != kind or installation.account.lower() != account.lower():
+                refusal = "Resource not accessible by integration"
+        if refusal:
+            seen.status = 403
+            self._error(403, refusal, headers)
+            return False
+        return True
+
+    def _app_endpoint(self, fake: FakeGitHub, segments: list[str], headers: dict[str, str], seen: Seen) -> None:
+        """What an App's JWT may ask: its installations, and a token for one of them."""
+        app = fake.app
+        assert app is not None
+        found = None
+        if segments[:2] == ["app", "installations"] and len(segments) >= 3 and segments[2].isdigit():
+            found = app.installation(int(segments[2]))
+            if len(segments) == 4 and segments[3] == "access_tokens" and self.command == "POST" and found:
+                token, expires = app.issue(found)
+                moment = datetime.fromtimestamp(expires, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                seen.status = 201
+                self._json(201, {"token": token, "expires_at": moment, "permissions": {}}, headers)
+                return
+            if len(segments) != 3:
+                found = None
+        elif len(segments) == 3 and segments[2] == "installation" and segments[0] in ("orgs", "enterprises"):
+            kind = "organization" if segments[0] == "orgs" else "enterprise"
+            found = app.installation_on(kind, segments[1])
+        if found is None:
+            self._not_found(seen, headers)
+            return
+        account = {"login": found.account, "slug": found.account}
+        target = "Organization" if found.kind == "organization" else "Enterprise"
+        seen.status = 200
+        self._json(200, {"id": found.id, "account": account, "target_type": target, "app_id": app.app_id}, headers)
+
+    def _org_endpoint(
+        self,
+        fake: FakeGitHub,
+        index: int,
+        rest: list[str],
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        seen: Seen,
+    ) -> None:
+        ent = fake.enterprise
+        as_of = fake.today or datetime.now(timezone.utc).date()
+        if rest == []:
+            seen.status = 200
+            self._json(200, orgs.org_profile(ent, index), headers)
+        elif rest == ["copilot", "billing"]:
+            seen.status = 200
+            self._json(200, orgs.org_billing(ent, index, as_of), headers)
+        elif rest == ["copilot", "billing", "seats"]:
+            self._seats(fake, path, query, headers, seen, lambda day: orgs.org_seats(ent, index, day))
+        elif len(rest) == 4 and rest[:3] == ["copilot", "metrics", "reports"] and rest[3] in ORGANIZATION_REPORTS:
+            login = orgs.org_login(index)
+            if login in fake.org_policy_off:
+                seen.status = 403
+                self._error(403, "The 'Copilot usage metrics' policy must be enabled to use this API", headers)
+                return
+            self._report(fake, f"orgs/{login}/{rest[3]}", query, headers, seen, no_data=204)
+        else:
+            self._not_found(seen, headers)
+
+    def _seats(
+        self,
+        fake: FakeGitHub,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        seen: Seen,
+        listed: Callable[[date], list[dict[str, Any]]],
+    ) -> None:
         per_page = max(1, min(100, int(query.get("per_page", "50"))))
         page = max(1, int(query.get("page", "1")))
         ent = fake.enterprise
         with fake._lock:
-            seats = ent.seats(fake.today or datetime.now(timezone.utc).date())
+            seats = listed(fake.today or datetime.now(timezone.utc).date())
             empty = fake.empty_seat_pages.get(page, 0)
             if empty:
                 fake.empty_seat_pages[page] = empty - 1
@@ -447,12 +608,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, body, headers)
 
     def _report(
-        self, fake: FakeGitHub, report: str, query: dict[str, str], headers: dict[str, str], seen: Seen
+        self,
+        fake: FakeGitHub,
+        report: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        seen: Seen,
+        no_data: int,
     ) -> None:
-        if report not in ("users-1-day", "enterprise-1-day"):
-            seen.status = 404
-            self._error(404, "Not Found", headers)
-            return
+        """A report day's links; `report` is its key (see `FakeGitHub.report_lines`)."""
         if not fake.metrics_enabled:
             seen.status = 403
             self._error(403, "Copilot usage metrics are disabled for this enterprise.", headers)
@@ -463,9 +627,12 @@ class _Handler(BaseHTTPRequestHandler):
             seen.status = 422
             self._error(422, "Invalid request. 'day' must be a date in YYYY-MM-DD format.", headers)
             return
-        if not fake.enterprise.is_available(day):
-            seen.status = 404
-            self._error(404, "Not Found", headers)
+        if not fake.enterprise.is_available(day) or (no_data == 204 and not fake.report_lines(report, day)):
+            seen.status = no_data
+            if no_data == 204:
+                self._send(204, b"", headers)
+            else:
+                self._error(404, "Not Found", headers)
             return
         expires = int(time.time() + fake.link_ttl)
         links = []
@@ -499,7 +666,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         found: bytes | int | None = None
         try:
-            report, day, index = segments[1], date.fromisoformat(segments[2]), int(segments[3].split(".")[0])
+            report = "/".join(segments[1:-2])
+            day, index = date.fromisoformat(segments[-2]), int(segments[-1].split(".")[0])
             found = fake.file_overrides.get((report, day, index))
             if found is None:
                 found = fake.file_bytes(report, day, index)
