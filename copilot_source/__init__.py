@@ -18,6 +18,8 @@ from copilot_source.config import (
     DEFAULT_API_DEADLINE_SECONDS,
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
+    DEFAULT_BILLING_EXPORT_TIMEOUT_SECONDS,
+    DEFAULT_BILLING_POLL_SECONDS,
     DEFAULT_CONCURRENCY,
     DEFAULT_DOWNLOAD_DEADLINE_SECONDS,
     DEFAULT_LOOKBACK_DAYS,
@@ -28,7 +30,7 @@ from copilot_source.config import (
     parse_day,
     validate_settings,
 )
-from copilot_source.declarations import ORGANIZATION, REPORTS, RESOURCE_NAMES, SCOPES
+from copilot_source.declarations import ENTERPRISE, ORGANIZATION, REPORTS, RESOURCE_NAMES, SCOPES
 from copilot_source.errors import (
     ConfigurationError,
     CopilotSourceError,
@@ -45,7 +47,13 @@ from copilot_source.errors import (
 )
 from copilot_source.github.client import GitHubClient
 from copilot_source.github.redaction import install_log_redaction
-from copilot_source.resources import org_billing_resource, report_resource, seat_resources
+from copilot_source.resources import (
+    credit_export_resource,
+    credit_usage_resource,
+    org_billing_resource,
+    report_resource,
+    seat_resources,
+)
 from copilot_source.safeguards import guard_active_pipeline
 
 __all__ = [
@@ -87,6 +95,9 @@ def copilot_source(
     download_deadline: int = DEFAULT_DOWNLOAD_DEADLINE_SECONDS,
     max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    billing: bool = False,
+    billing_poll_interval: float = DEFAULT_BILLING_POLL_SECONDS,
+    billing_export_timeout: int = DEFAULT_BILLING_EXPORT_TIMEOUT_SECONDS,
 ) -> Sequence[DltResource]:
     """Copilot seats (with assignment history), daily seat activity and the daily usage reports
     (metrics, users, teams, repositories) of GitHub enterprises and organizations, each loaded
@@ -116,6 +127,10 @@ def copilot_source(
         download_deadline: Seconds one report file download may take in all, redirects included.
         max_download_bytes: Bytes one report file may have, as received and inflated alike.
         max_line_bytes: Bytes one line of a report file may have.
+        billing: Also load the AI-credit billing tables (they need billing access); each one can
+            also be named alone in `with_resources` / `--resources`.
+        billing_poll_interval: First pause (seconds) between polls of a usage report export.
+        billing_export_timeout: Seconds a usage report export may take before the run gives up.
     """
     install_log_redaction()
     settings = validate_settings(
@@ -137,6 +152,9 @@ def copilot_source(
         max_download_bytes=max_download_bytes,
         max_line_bytes=max_line_bytes,
         table_format=table_format,
+        billing=billing,
+        billing_poll_interval=billing_poll_interval,
+        billing_export_timeout=billing_export_timeout,
     )
     # recovery after a killed load and bounded DuckDB memory, for whatever pipeline runs the source
     guard_active_pipeline()
@@ -158,4 +176,7 @@ def copilot_source(
                 resources.append(org_billing_resource(client, settings, fmt))
             reports = (spec for spec in REPORTS if spec.scope is scope)
             resources += [report_resource(spec, client, settings, fast_path, fmt) for spec in reports]
+            resources.append(credit_usage_resource(scope, client, settings, fmt))
+            if scope is ENTERPRISE:
+                resources.append(credit_export_resource(client, settings, fmt))
     return resources

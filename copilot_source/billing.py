@@ -22,9 +22,12 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
+from copilot_source.declarations import CREDIT_TABLES
 from copilot_source.errors import ReportDataError, Unreachable
+from copilot_source.reports.downloads import LINK_REFRESHES, LinkExpired
 
 CREDITS_FROM = date(2026, 6, 1)
+CREDIT_EXPORT_TABLE = CREDIT_TABLES[1]
 EXPORT_MAX_DAYS = 31
 USAGE_DOCS = "https://docs.github.com/enterprise-cloud@latest/rest/billing/usage"
 EXPORT_DOCS = "https://docs.github.com/enterprise-cloud@latest/rest/billing/usage-reports"
@@ -66,7 +69,17 @@ EXPORT_TYPES: dict[str, pa.DataType] = {
     "aic_gross_amount": pa.float64(),
 }
 # what identifies one line of the export: a person's use of a model on a day, as GitHub splits it
-EXPORT_KEY = ("day", "username", "product", "sku", "model", "organization", "repository", "cost_center_name")
+EXPORT_KEY = (
+    "day",
+    "enterprise",
+    "username",
+    "product",
+    "sku",
+    "model",
+    "organization",
+    "repository",
+    "cost_center_name",
+)
 
 
 class BillingApi(Protocol):
@@ -180,6 +193,27 @@ class CreditExport:
             self._sleep(pause)
         raise AssertionError("unreachable")
 
+    def files(self, export_id: str, what: str, folder: Path, download: Download) -> list[Path]:
+        """Download the export's CSV files into `folder`; an expired link is asked for afresh."""
+        for _ in range(LINK_REFRESHES + 1):
+            urls = self.wait(export_id, what)
+            paths = [folder / f"{export_id}-{index}.csv" for index in range(len(urls))]
+            try:
+                for index, (url, path) in enumerate(zip(urls, paths, strict=True)):
+                    download(url, path, f"{what}, file {index + 1} of {len(urls)}")
+                return paths
+            except LinkExpired:
+                for path in paths:
+                    path.unlink(missing_ok=True)
+        raise Unreachable(
+            f"The download links of {what} kept expiring after {LINK_REFRESHES} refreshes.",
+            "The file host may be refusing this network, or the machine's clock is far off; run again.",
+        )
+
+
+# (url, target, what): download one signed file without the token (reports.downloads.download_file)
+Download = Callable[[str, Path, str], None]
+
 
 def read_export(path: Path, what: str, block_bytes: int = 4 << 20) -> Iterator[pa.Table]:
     """The rows of an AI usage CSV, in blocks: known columns typed, `date` as `day`, the rest text."""
@@ -204,3 +238,17 @@ def read_export(path: Path, what: str, block_bytes: int = 4 << 20) -> Iterator[p
             yield table.rename_columns(["day" if c == "date" else c for c in table.column_names])
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise ReportDataError(f"{what} is not a CSV export that can be read: {str(exc)[:200]}", "Run again.") from None
+
+
+def export_rows(table: pa.Table, enterprise: str, load_id: str | None) -> pa.Table:
+    """Rows of the export as loaded: the enterprise named, every key column present (text, "" where
+    GitHub leaves one out), and the load's id."""
+    table = table.append_column("enterprise", pa.array([enterprise] * table.num_rows, pa.string()))
+    for column in EXPORT_KEY:
+        if column not in table.column_names:
+            table = table.append_column(column, pa.array([""] * table.num_rows, pa.string()))
+    if load_id is not None:
+        table = table.append_column("_dlt_load_id", pa.array([load_id] * table.num_rows, pa.string()))
+    # key columns hold no nulls: declared so, as dlt declares primary keys
+    fields = [f.with_nullable(False) if f.name in EXPORT_KEY else f for f in table.schema]
+    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields))

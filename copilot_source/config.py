@@ -32,6 +32,10 @@ DEFAULT_API_VERSION = "2022-11-28"
 DEFAULT_LOOKBACK_DAYS = 3
 DEFAULT_CONCURRENCY = 4
 DEFAULT_RATE_LIMIT_MAX_WAIT_SECONDS = 3600
+# AI usage report exports: the first pause between polls (pauses double up to a minute) and how
+# long an export may take before the run gives up on it
+DEFAULT_BILLING_POLL_SECONDS = 2.0
+DEFAULT_BILLING_EXPORT_TIMEOUT_SECONDS = 1800
 # GitHub: without retry-after or an exhausted budget, wait at least a minute, then back off
 DEFAULT_RATE_LIMIT_MIN_WAIT_SECONDS = 60
 # an API answer is a few KB: minutes mean a server trickling it, not a slow link
@@ -246,6 +250,31 @@ def check_token_scope(token: str, accounts: tuple[Account, ...]) -> None:
         )
 
 
+def parse_flag(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", "", "none"):
+        return False
+    raise ConfigurationError(f"{config_key(key)} is {value!r}, which is not true or false.", "Set it to true or false.")
+
+
+def parse_seconds(value: Any, key: str, low: float, high: float) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"{config_key(key)} is {value!r}, which is not a number of seconds.", f"Set it to {low:g}..{high:g}."
+        ) from None
+    if not low <= seconds <= high:
+        raise ConfigurationError(
+            f"{config_key(key)} is {seconds:g}, outside {low:g}..{high:g}.", f"Set it to {low:g}..{high:g}."
+        )
+    return seconds
+
+
 def parse_int(value: Any, key: str, low: int, high: int) -> int:
     try:
         number = int(value)
@@ -290,6 +319,10 @@ class SourceSettings:
     # "delta" with the filesystem destination; None for databases and warehouses
     table_format: TTableFormat | None = None
     github_app: AppSettings | None = None
+    # AI-credit billing tables: loaded only when asked for (other tables never need billing access)
+    billing: bool = False
+    billing_poll_interval: float = DEFAULT_BILLING_POLL_SECONDS
+    billing_export_timeout: float = DEFAULT_BILLING_EXPORT_TIMEOUT_SECONDS
 
     @property
     def is_backfill(self) -> bool:
@@ -318,6 +351,9 @@ def validate_settings(
     table_format: Any = None,
     organizations: Any = None,
     github_app: Any = None,
+    billing: Any = False,
+    billing_poll_interval: Any = DEFAULT_BILLING_POLL_SECONDS,
+    billing_export_timeout: Any = DEFAULT_BILLING_EXPORT_TIMEOUT_SECONDS,
 ) -> SourceSettings:
     """Check every value; raise `ConfigurationError` on the first bad one."""
     accounts = parse_accounts(enterprise, organizations)
@@ -391,6 +427,9 @@ def validate_settings(
         max_line_bytes=parse_int(max_line_bytes, "max_line_bytes", 1024, 1 << 31),
         table_format=parse_table_format(table_format),
         github_app=app,
+        billing=parse_flag(billing, "billing"),
+        billing_poll_interval=parse_seconds(billing_poll_interval, "billing_poll_interval", 0.01, 600),
+        billing_export_timeout=float(parse_int(billing_export_timeout, "billing_export_timeout", 1, 86400)),
     )
 
 

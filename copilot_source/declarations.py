@@ -126,6 +126,8 @@ def seat_tables(scope: Scope) -> tuple[str, str]:
 
 
 ORG_BILLING_TABLE = "org_copilot_billing"
+# AI credits, loaded only when asked for (`billing`, or named): they need billing access
+CREDIT_TABLES = ("ai_credit_usage", "ai_credit_usage_by_user", "org_ai_credit_usage")
 SEAT_TABLES = (*seat_tables(ENTERPRISE), *seat_tables(ORGANIZATION))
 RESOURCE_NAMES = (
     *seat_tables(ENTERPRISE),
@@ -133,4 +135,5 @@ RESOURCE_NAMES = (
     *seat_tables(ORGANIZATION),
     ORG_BILLING_TABLE,
     *(r.table for r in REPORTS if r.scope is ORGANIZATION),
+    *CREDIT_TABLES,
 )

@@ -7,8 +7,10 @@ account. Nothing here is specific to one report or one scope.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -16,12 +18,27 @@ from dlt.common.schema.typing import TTableFormat
 from dlt.extract.resource import DltResource
 
 from copilot_source.accounts import Account
-from copilot_source.config import SourceSettings
+from copilot_source.billing import (
+    CREDIT_EXPORT_TABLE,
+    CREDITS_FROM,
+    EXPORT_KEY,
+    CreditExport,
+    Polling,
+    export_rows,
+    export_windows,
+    read_export,
+    usage_rows,
+)
+from copilot_source.concurrency import ordered_map
+from copilot_source.config import SourceSettings, earliest_report_day
 from copilot_source.declarations import DOCS, ENTERPRISE, ORG_BILLING_TABLE, ORGANIZATION, Report, Scope, seat_tables
 from copilot_source.destinations import fit_day_merge, fit_file_format, fit_seat_history
 from copilot_source.github.client import GitHubClient
-from copilot_source.reports.reader import MERGE, ReportReader
+from copilot_source.reports.days import DayOutcome, DayRecord, day_range, plan_days
+from copilot_source.reports.downloads import download_file
+from copilot_source.reports.reader import ENTITIES, MERGE, ReportReader
 from copilot_source.seats import SEAT_HISTORY, Seat, SeatSnapshot, activity_row, assignment_row
+from copilot_source.workspace import current_load_id, work_folder
 
 ORG_BILLING_DOCS = "https://docs.github.com/enterprise-cloud@latest/rest/copilot/copilot-user-management#get-copilot-seat-information-and-settings-for-an-organization"
 
@@ -150,6 +167,119 @@ def org_billing_resource(
         write_disposition=MERGE,
         primary_key=("snapshot_day", "organization_id"),
         merge_key="snapshot_day",
+        table_format=table_format,
+    )
+    return resource
+
+
+# ---- AI credits (opt-in: `billing = true`, or named in --resources) -----------------------------
+def _billing_owner(scope: Scope) -> str:
+    """The column that names whose usage a billing row is: `enterprise` or `organization`."""
+    return "enterprise" if scope is ENTERPRISE else "organization"
+
+
+def _billing_path(account: Account, tail: str) -> str:
+    prefix = "enterprises" if account.scope is ENTERPRISE else "organizations"
+    return f"{prefix}/{account.slug}/settings/billing/{tail}"
+
+
+def _plan_days(account: Account, settings: SourceSettings, first_day: date) -> tuple[DayRecord, list[date]]:
+    """An account's days to read, from its own record in the resource state (as reports plan theirs)."""
+    stored = dlt.current.resource_state().setdefault(ENTITIES, {}).get(account.key, {})
+    record = DayRecord.from_state(stored)
+    first = max(settings.start_date, first_day)
+    if settings.is_backfill:
+        assert settings.end_date is not None
+        return record, day_range(first, settings.end_date)
+    start = record.window_start(settings.lookback_days, first)
+    yesterday = settings.today - timedelta(days=1)
+    return record, plan_days(start, yesterday, record.holes, earliest_report_day(settings.today))
+
+
+def _remember(account: Account, settings: SourceSettings, record: DayRecord, loaded: list[date]) -> None:
+    if settings.is_backfill:
+        return
+    entities = dlt.current.resource_state().setdefault(ENTITIES, {})
+    entities[account.key] = record.updated(
+        DayOutcome(loaded=list(loaded)), earliest_report_day(settings.today)
+    ).to_state()
+
+
+def credit_usage_resource(
+    scope: Scope, client: GitHubClient, settings: SourceSettings, table_format: TTableFormat | None
+) -> DltResource:
+    """The billing API's AI-credit usage items, one call per account and day, days re-read like reports."""
+    owner = _billing_owner(scope)
+    accounts = settings.accounts_of(scope)
+
+    def read() -> Iterator[list[dict[str, Any]]]:
+        plans = [(account, *_plan_days(account, settings, CREDITS_FROM)) for account in accounts]
+        first = min((days[0] for _, _, days in plans if days), default=settings.start_date)
+        fit_day_merge(table_format, "day", first, settings.end_date, day_keys=("day", owner))
+        fit_file_format()
+        for account, record, days in plans:
+            path = _billing_path(account, "ai_credit/usage")
+
+            def fetch(day: date, path: str = path, slug: str = account.slug) -> list[dict[str, Any]]:
+                return usage_rows(client, path, owner, slug, day)
+
+            loaded: list[date] = []
+            for day, rows in zip(days, ordered_map(fetch, days, settings.concurrency), strict=True):
+                if rows:
+                    yield rows
+                loaded.append(day)
+                _remember(account, settings, record, loaded)
+
+    resource: DltResource = dlt.resource(read, name=f"{scope.table_prefix}ai_credit_usage", selected=settings.billing)
+    resource.apply_hints(
+        write_disposition=MERGE,
+        primary_key=("day", owner, "product", "sku", "model"),
+        merge_key=("day", owner),
+        table_format=table_format,
+    )
+    return resource
+
+
+def credit_export_resource(
+    client: GitHubClient, settings: SourceSettings, table_format: TTableFormat | None
+) -> DltResource:
+    """Per person: GitHub's AI usage report export, windows of at most 31 days, one after another."""
+    polling = Polling(first=settings.billing_poll_interval, deadline=settings.billing_export_timeout)
+
+    def download(url: str, target: Path, what: str) -> None:
+        download_file(client, url, target, what, ndjson=False)
+
+    def read() -> Iterator[Any]:
+        plans = [
+            (account, *_plan_days(account, settings, CREDITS_FROM)) for account in settings.accounts_of(ENTERPRISE)
+        ]
+        first = min((days[0] for _, _, days in plans if days), default=settings.start_date)
+        fit_day_merge(table_format, "day", first, settings.end_date, day_keys=("day", "enterprise"))
+        load_id = current_load_id()
+        for account, record, days in plans:
+            if not days:
+                continue
+            export = CreditExport(client, account.slug, polling)
+            folder = work_folder(CREDIT_EXPORT_TABLE, account)
+            loaded: list[date] = []
+            try:
+                for start, end in export_windows(days[0], days[-1]):
+                    what = f"the AI usage report export of {account} for {start}..{end}"
+                    export_id = export.request(start, end)
+                    for path in export.files(export_id, what, folder, download):
+                        for table in read_export(path, what):
+                            yield export_rows(table, account.slug, load_id)
+                        path.unlink(missing_ok=True)
+                    loaded += day_range(start, end)
+                    _remember(account, settings, record, loaded)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    resource: DltResource = dlt.resource(read, name=CREDIT_EXPORT_TABLE, selected=settings.billing)
+    resource.apply_hints(
+        write_disposition=MERGE,
+        primary_key=EXPORT_KEY,
+        merge_key=("day", "enterprise"),
         table_format=table_format,
     )
     return resource

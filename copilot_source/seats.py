@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tempfile
 import time
 from collections.abc import Generator, Iterator
 from contextlib import closing
@@ -26,10 +25,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import dlt
 from dlt.common import logger
-from dlt.common.configuration.container import Container
-from dlt.common.pipeline import PipelineContext
 from dlt.common.schema.typing import TWriteDispositionConfig
 
 from copilot_source.accounts import Account
@@ -45,6 +41,7 @@ from copilot_source.seat_pages import (
     page_number,
     seat_pages,
 )
+from copilot_source.workspace import work_folder
 
 __all__ = ["SEAT_HISTORY", "Seat", "SeatSnapshot", "activity_row", "assignment_row", "page_number", "seat_key"]
 
@@ -171,17 +168,6 @@ def seats_endpoint(account: Account, named: bool) -> str:
     return f"the Copilot seats of {account}" if named else "the enterprise's Copilot seats"
 
 
-def spool_folder(account: Account) -> Path:
-    """An empty folder for the spooled snapshot, inside the pipeline's working folder, so a file
-    a killed run left behind is removed by the next run (the run lock makes it ours)."""
-    if not Container()[PipelineContext].is_active():
-        return Path(tempfile.mkdtemp(prefix="copilot-seats-"))
-    folder = Path(dlt.current.pipeline().working_dir) / "copilot_downloads" / "seats" / account.key.replace(":", "-")
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    return folder
-
-
 class SeatSnapshot:
     """An enterprise's or organization's seats as one complete list, or `SeatDataError` and nothing."""
 
@@ -193,7 +179,7 @@ class SeatSnapshot:
 
     def read(self) -> Iterator[list[Seat]]:
         """Every seat once, in batches, handed on only after the whole list added up."""
-        folder = spool_folder(self.account)
+        folder = work_folder("seats", self.account)
         spool = folder / "seats.ndjson"
         try:
             for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):

@@ -215,8 +215,13 @@ def check_last_line(path: Path, writer: LineWriter) -> None:
             raise LastLineCut(number) from None
 
 
-def save_body(response: requests.Response, target: Path, limits: Limits, bounded: Transfer) -> None:
-    """Stream `response`'s body to `target`, inflated, within `limits` and `bounded`'s deadline."""
+def save_body(
+    response: requests.Response, target: Path, limits: Limits, bounded: Transfer, ndjson: bool = True
+) -> None:
+    """Stream `response`'s body to `target`, inflated, within `limits` and `bounded`'s deadline.
+
+    An NDJSON file must end in a whole JSON line; any other text file (a CSV export) in a newline.
+    """
     encoding = response.headers.get("content-encoding", "").strip().lower()
     if encoding not in ("", "identity", *GZIP_ENCODINGS):
         raise UnknownEncoding(encoding)
@@ -257,4 +262,13 @@ def save_body(response: requests.Response, target: Path, limits: Limits, bounded
         if expected is not None and received != expected:
             raise Truncated(f"{received} of {expected} bytes")
         finish()
-    check_last_line(target, writer)
+    if ndjson:
+        check_last_line(target, writer)
+    elif writer.size and not _ends_with_newline(target):
+        raise Truncated("the last line has no end")
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as file:
+        file.seek(-1, 2)
+        return file.read(1) == b"\n"

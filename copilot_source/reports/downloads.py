@@ -90,8 +90,9 @@ def _over_limit(exc: OverLimit, what: str, host: str) -> ReportDataError:
     )
 
 
-def download_file(client: GitHubClient, url: str, target: Path, what: str) -> None:
-    """Download one signed link to `target`, retrying truncated and dropped transfers."""
+def download_file(client: GitHubClient, url: str, target: Path, what: str, ndjson: bool = True) -> None:
+    """Download one signed link to `target`, retrying truncated and dropped transfers (an NDJSON
+    report file, or with `ndjson` False another text file such as a CSV export)."""
     host = host_of(url)
     bounds = limits(client.settings)
     problem = ""
@@ -108,7 +109,7 @@ def download_file(client: GitHubClient, url: str, target: Path, what: str) -> No
                 problem = f"{host} answered {status}"
             else:
                 try:
-                    save_body(response, target, bounds, bounded)
+                    save_body(response, target, bounds, bounded, ndjson)
                     return
                 except LastLineCut as exc:
                     problem = f"the file arrived truncated ({exc})"

@@ -9,7 +9,6 @@ another year, would move it), and each enterprise or organization needs its own 
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -19,11 +18,8 @@ from typing import Any
 import dlt
 import pyarrow as pa
 from dlt.common import logger
-from dlt.common.configuration.container import Container
-from dlt.common.pipeline import PipelineContext
 from dlt.common.schema import Schema
 from dlt.common.schema.typing import C_DLT_LOAD_ID, TWriteDispositionConfig
-from dlt.common.storages.exceptions import CurrentLoadPackageStateNotAvailable
 from dlt.extract.exceptions import CurrentSourceSchemaNotAvailable
 
 from copilot_source.accounts import Account
@@ -41,6 +37,7 @@ from copilot_source.reports.duplicates import FirstCopies
 from copilot_source.reports.layout import breakdown_primary_key
 from copilot_source.reports.lines import Names
 from copilot_source.reports.types import ColumnTypes
+from copilot_source.workspace import current_load_id, work_folder
 
 # upsert by primary key and delete what a re-read day no longer has (dlt's `cdc` strategy);
 # supported alike by DuckDB, PostgreSQL, BigQuery, Snowflake, Databricks and Delta tables
@@ -65,13 +62,6 @@ class Plan:
     days: list[date]
     window_start: date
     record: DayRecord
-
-
-def _current_load_id() -> str | None:
-    try:
-        return str(dlt.current.load_package_state()["load_id"])
-    except CurrentLoadPackageStateNotAvailable:
-        return None
 
 
 def _pipeline_schema() -> Schema | None:
@@ -150,15 +140,7 @@ class ReportReader:
                 yield dlt.mark.with_hints(data, breakdown_hints(table, self.spec), create_table_variant=True)
 
     def _download_folder(self) -> Path:
-        """An empty folder for this resource's downloads, inside the pipeline's working folder, so
-        files a killed run left behind are removed by the next run (the run lock makes it ours)."""
-        context = Container()[PipelineContext]
-        if not context.is_active():
-            return Path(tempfile.mkdtemp(prefix="copilot-reports-"))
-        folder = Path(dlt.current.pipeline().working_dir) / "copilot_downloads" / self.spec.table / self.account.slug
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        return folder
+        return work_folder(self.spec.table, self.account)
 
     def _check_reports_exist(self, days: list[date]) -> None:
         """No report on any day of a first run: tell a wrong slug from a switched-off policy."""
@@ -209,7 +191,7 @@ class ReportReader:
         earliest = earliest_report_day(settings.today)
         outcome = DayOutcome()
         folder = self._download_folder()
-        load_id = _current_load_id()
+        load_id = current_load_id()
         parser = self._parser()
         batcher = Batcher()
         # days whose files were all parsed: complete once none of their rows waits in a buffer

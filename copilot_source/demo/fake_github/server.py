@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from copilot_source.demo.fake_github import orgs
+from copilot_source.demo.fake_github import billing, orgs
 from copilot_source.demo.fake_github.apps import Caller, FakeApp
 from copilot_source.demo.fake_github.data import FakeEnterprise
 
@@ -117,6 +117,13 @@ class FakeGitHub:
         self.app = app
         # organizations whose 'Copilot usage metrics' policy is off: their reports answer 403
         self.org_policy_off: set[str] = set()
+        # usage report exports: id -> [start, end, polls before it is completed]
+        self.exports: dict[str, list[Any]] = {}
+        # the next export requests answered 409 (another export is running), and polls per export
+        self.export_busy = 0
+        self.export_polls = 1
+        # the next export file downloads answered 403, as for an expired signed link
+        self.export_downloads_expired = 0
         self.latency = latency
         self.link_ttl = link_ttl
         # "none", "gzip-header" (Content-Encoding: gzip) or "gzip-body" (a .gz file)
@@ -460,6 +467,22 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._org_endpoint(fake, index, segments[2:], path, query, headers, seen)
             return
+        if segments[:1] == ["organizations"] and segments[2:] == ["settings", "billing", "ai_credit", "usage"]:
+            login = segments[1]
+            if orgs.org_index(ent, login) is None:
+                self._not_found(seen, headers)
+            elif self._may_read(caller, "organization", login, seen, headers):
+                self._credit_usage(fake, query, headers, seen, login)
+            return
+        if (
+            len(segments) >= 4
+            and segments[0] == "enterprises"
+            and segments[1] == ent.slug
+            and segments[2] == "settings"
+        ):
+            if self._may_read(caller, "enterprise", segments[1], seen, headers):
+                self._enterprise_billing(fake, segments[3:], query, headers, seen)
+            return
         if len(segments) < 3 or segments[0] != "enterprises" or segments[2] != "copilot" or segments[1] != ent.slug:
             self._not_found(seen, headers)
             return
@@ -535,6 +558,69 @@ class _Handler(BaseHTTPRequestHandler):
         target = "Organization" if found.kind == "organization" else "Enterprise"
         seen.status = 200
         self._json(200, {"id": found.id, "account": account, "target_type": target, "app_id": app.app_id}, headers)
+
+    def _credit_usage(
+        self, fake: FakeGitHub, query: dict[str, str], headers: dict[str, str], seen: Seen, org: str | None = None
+    ) -> None:
+        try:
+            day = date(int(query["year"]), int(query["month"]), int(query["day"]))
+        except (KeyError, ValueError):
+            seen.status = 400
+            self._error(400, "year, month and day are required by this fake", headers)
+            return
+        seen.status = 200
+        self._json(200, billing.usage_body(fake.enterprise, day, organization=org), headers)
+
+    def _enterprise_billing(
+        self, fake: FakeGitHub, rest: list[str], query: dict[str, str], headers: dict[str, str], seen: Seen
+    ) -> None:
+        """AI-credit usage, and the usage report exports' lifecycle: 409 while another one runs,
+        processing for `export_polls` polls, then completed with signed download links."""
+        if rest == ["billing", "ai_credit", "usage"]:
+            self._credit_usage(fake, query, headers, seen)
+            return
+        if rest == ["billing", "reports"] and self.command == "POST":
+            request = getattr(self, "posted", None) or {}
+            with fake._lock:
+                busy = fake.export_busy > 0
+                fake.export_busy = max(0, fake.export_busy - 1)
+                export_id = f"{len(fake.exports) + 1:08d}-e5f6-7890-abcd-ef1234567890"
+                if not busy:
+                    fake.exports[export_id] = [request["start_date"], request["end_date"], fake.export_polls]
+            if busy:
+                seen.status = 409
+                self._error(409, "Another usage report export is already in progress.", headers)
+                return
+            seen.status = 202
+            self._json(202, self._export_body(fake, export_id, advance=False), headers)
+            return
+        if len(rest) == 3 and rest[:2] == ["billing", "reports"] and rest[2] in fake.exports:
+            seen.status = 200
+            self._json(200, self._export_body(fake, rest[2], advance=True), headers)
+            return
+        self._not_found(seen, headers)
+
+    def _export_body(self, fake: FakeGitHub, export_id: str, advance: bool) -> dict[str, Any]:
+        with fake._lock:
+            export = fake.exports[export_id]
+            if advance and export[2] > 0:
+                export[2] -= 1
+            done = export[2] == 0
+        body: dict[str, Any] = {
+            "id": export_id,
+            "report_type": "ai_credit",
+            "start_date": export[0],
+            "end_date": export[1],
+            "status": "completed" if done else "processing",
+            "created_at": "2026-06-01T00:00:00Z",
+            "actor": "octo-admin",
+        }
+        if done:
+            expires = int(time.time() + fake.link_ttl)
+            file_path = f"/exports/{export_id}/0.csv"
+            signature = fake.sign(file_path, expires)
+            body["download_urls"] = [f"{fake.files_url}{file_path}?{urlencode({'expires': expires, 'sig': signature})}"]
+        return body
 
     def _org_endpoint(
         self,
@@ -645,6 +731,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {"download_links": links, "report_day": report_day}, headers)
 
     # ---- the file host --------------------------------------------------------------------
+    def _export_file(self, fake: FakeGitHub, segments: list[str], seen: Seen) -> None:
+        export = fake.exports.get(segments[1]) if len(segments) == 3 else None
+        with fake._lock:
+            expired = fake.export_downloads_expired > 0
+            fake.export_downloads_expired = max(0, fake.export_downloads_expired - 1)
+        if expired or export is None:
+            seen.status = 403 if expired else 404
+            self._send(
+                seen.status, b"<Error><Code>AuthenticationFailed</Code></Error>", {"Content-Type": "application/xml"}
+            )
+            return
+        body = billing.export_csv(fake.enterprise, date.fromisoformat(export[0]), date.fromisoformat(export[1]))
+        seen.status = 200
+        self._send(200, body, {"Content-Type": "text/csv"})
+
     def _file(self, fake: FakeGitHub, path: str, query: dict[str, str], seen: Seen) -> None:
         fault = fake._fault(fake.faults.files, fake.faults.files_next, seen)
         segments = path.strip("/").split("/")
@@ -663,6 +764,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, b"server error", {"Content-Type": "text/plain"})
 
         if self._transport_fault(fake, fault, seen, server_error):
+            return
+        if segments[0] == "exports":
+            self._export_file(fake, segments, seen)
             return
         found: bytes | int | None = None
         try:

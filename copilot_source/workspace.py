@@ -1,0 +1,35 @@
+"""Where a run keeps what it downloads, and which load it is writing: shared by every resource."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import dlt
+from dlt.common.configuration.container import Container
+from dlt.common.pipeline import PipelineContext
+from dlt.common.storages.exceptions import CurrentLoadPackageStateNotAvailable
+
+from copilot_source.accounts import Account
+
+
+def work_folder(name: str, account: Account) -> Path:
+    """An empty folder for one account's downloads, inside the pipeline's working folder, so files
+    a killed run left behind are removed by the next run (the run lock makes it ours)."""
+    context = Container()[PipelineContext]
+    if not context.is_active():
+        return Path(tempfile.mkdtemp(prefix="copilot-"))
+    slug = account.key.replace(":", "-")
+    folder = Path(dlt.current.pipeline().working_dir) / "copilot_downloads" / name / slug
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def current_load_id() -> str | None:
+    """The id of the load package being extracted (Arrow tables carry it as `_dlt_load_id`)."""
+    try:
+        return str(dlt.current.load_package_state()["load_id"])
+    except CurrentLoadPackageStateNotAvailable:
+        return None
