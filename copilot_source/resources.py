@@ -7,7 +7,6 @@ account. Nothing here is specific to one report or one scope.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -38,7 +37,7 @@ from copilot_source.reports.days import DayOutcome, DayRecord, day_range, plan_d
 from copilot_source.reports.downloads import download_file
 from copilot_source.reports.reader import ENTITIES, MERGE, ReportReader
 from copilot_source.seats import SEAT_HISTORY, Seat, SeatSnapshot, activity_row, assignment_row
-from copilot_source.workspace import current_load_id, work_folder
+from copilot_source.workspace import current_load_id, remove_work_folder, work_folder
 
 ORG_BILLING_DOCS = "https://docs.github.com/enterprise-cloud@latest/rest/copilot/copilot-user-management#get-copilot-seat-information-and-settings-for-an-organization"
 
@@ -273,7 +272,7 @@ def credit_export_resource(
                     loaded += day_range(start, end)
                     _remember(account, settings, record, loaded)
             finally:
-                shutil.rmtree(folder, ignore_errors=True)
+                remove_work_folder(folder)
 
     resource: DltResource = dlt.resource(read, name=CREDIT_EXPORT_TABLE, selected=settings.billing)
     resource.apply_hints(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from collections.abc import Generator, Iterator
 from contextlib import closing
@@ -41,7 +40,7 @@ from copilot_source.seat_pages import (
     page_number,
     seat_pages,
 )
-from copilot_source.workspace import work_folder
+from copilot_source.workspace import remove_work_folder, work_folder
 
 __all__ = ["SEAT_HISTORY", "Seat", "SeatSnapshot", "activity_row", "assignment_row", "page_number", "seat_key"]
 
@@ -112,7 +111,8 @@ def activity_row(seat: Seat, snapshot_day: date) -> Seat:
         "seat_key": seat_key(seat),
         "assignee_id": _object(seat, "assignee").get("id"),
         "assignee_login": _object(seat, "assignee").get("login"),
-        "organization_id": _object(seat, "organization").get("id"),
+        # an organization's seats carry its id as text (every organization table does)
+        "organization_id": seat.get("organization_id") or _object(seat, "organization").get("id"),
         "assigning_team_id": _object(seat, "assigning_team").get("id"),
         **{name: typed[name] for name in ACTIVITY_FIELDS if name in typed},
     }
@@ -176,6 +176,8 @@ class SeatSnapshot:
         self.account = account
         self.workers = workers
         self.endpoint = seats_endpoint(account, named)
+        self.of = f" of {account}" if named else ""
+
 
     def read(self) -> Iterator[list[Seat]]:
         """Every seat once, in batches, handed on only after the whole list added up."""
@@ -190,13 +192,13 @@ class SeatSnapshot:
                 if isinstance(problem, BrokenPagination) or attempt == SNAPSHOT_ATTEMPTS:
                     raise _failure(problem, attempt, self.account, self.endpoint)
                 logger.warning(
-                    f"The seat list of {self.account} did not add up ({problem.problem}): seats were probably"
+                    f"The seat list{self.of} did not add up ({problem.problem}): seats were probably"
                     " assigned or removed while it was read. Reading it again"
                     f" (read {attempt + 1} of {SNAPSHOT_ATTEMPTS})."
                 )
                 time.sleep(self.client.retry_delay(attempt))
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_work_folder(folder)
 
     def _spool(self, spool: Path) -> PageProblem | None:
         """One read of every page into `spool`; the problem that makes it unusable, if any."""

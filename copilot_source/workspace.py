@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,11 +21,19 @@ def work_folder(name: str, account: Account) -> Path:
     context = Container()[PipelineContext]
     if not context.is_active():
         return Path(tempfile.mkdtemp(prefix="copilot-"))
-    slug = account.key.replace(":", "-")
-    folder = Path(dlt.current.pipeline().working_dir) / "copilot_downloads" / name / slug
-    shutil.rmtree(folder, ignore_errors=True)
+    kept = Path(dlt.current.pipeline().working_dir) / "copilot_downloads" / name
+    # whatever is there was left by a killed run (accounts are read one after another)
+    shutil.rmtree(kept, ignore_errors=True)
+    folder = kept / account.key.replace(":", "-")
     folder.mkdir(parents=True)
     return folder
+
+
+def remove_work_folder(folder: Path) -> None:
+    """Remove an account's folder, and its parent once no other account's folder is left in it."""
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        folder.parent.rmdir()
 
 
 def current_load_id() -> str | None:

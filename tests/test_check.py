@@ -17,15 +17,15 @@ from tests.conftest import NEWEST, TODAY, TOKEN, small_enterprise
 from tests.failure_modes import FAILURES, tiny_enterprise
 from tests.scripts import check, fake_env
 
-REPORTS = ("enterprise-1-day", "users-1-day")
-# what the check must say per endpoint: seats, enterprise-1-day, users-1-day
+REPORTS = ("enterprise-1-day", "users-1-day", "user-teams-1-day", "repos-1-day")
+# what the check must say per endpoint: seats, then each report
 EXPECTED = {
-    "invalid_credentials": ("FAIL invalid_credentials", "SKIP", "SKIP"),
-    "invalid_permissions": ("FAIL invalid_permissions", "FAIL invalid_permissions", "FAIL invalid_permissions"),
-    "no_resource": ("FAIL no_resource", "FAIL no_resource", "FAIL no_resource"),
-    "metrics_disabled": ("OK", "FAIL metrics_disabled", "FAIL metrics_disabled"),
-    "rate_limited": ("FAIL rate_limited", "SKIP", "SKIP"),
-    "unreachable": ("FAIL unreachable", "SKIP", "SKIP"),
+    "invalid_credentials": ("FAIL invalid_credentials", *["SKIP"] * 4),
+    "invalid_permissions": ("FAIL invalid_permissions", *["FAIL invalid_permissions"] * 4),
+    "no_resource": ("FAIL no_resource", *["FAIL no_resource"] * 4),
+    "metrics_disabled": ("OK", *["FAIL metrics_disabled"] * 4),
+    "rate_limited": ("FAIL rate_limited", *["SKIP"] * 4),
+    "unreachable": ("FAIL unreachable", *["SKIP"] * 4),
 }
 
 
@@ -33,7 +33,8 @@ def verdicts(stdout: str) -> dict[str, str]:
     """endpoint -> 'OK' / 'SKIP' / 'FAIL <code>' from the check's lines."""
     found = {}
     for line in stdout.splitlines():
-        match = re.match(r"^(seats|enterprise-1-day|users-1-day|legacy metrics)\s+(OK|FAIL|SKIP|INFO)\s+(\w+)?", line)
+        names = "credentials|seats|enterprise-1-day|users-1-day|user-teams-1-day|repos-1-day|legacy metrics"
+        match = re.match(rf"^({names})\s+(OK|FAIL|SKIP|INFO)\s+(\w+)?", line)
         if match:
             name, status, first_word = match.groups()
             found[name] = f"{status} {first_word}" if status == "FAIL" else status
@@ -60,29 +61,31 @@ def test_a_working_setup_passes_every_check(isolated_dlt: Path) -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert verdicts(result.stdout) == {
+        "credentials": "INFO",
         "seats": "OK",
-        "enterprise-1-day": "OK",
-        "users-1-day": "OK",
+        **{report: "OK" for report in REPORTS},
         "legacy metrics": "INFO",
     }
+    assert "a classic personal access token" in line_of(result.stdout, "credentials")
     assert f"{people} people hold a Copilot seat" in line_of(result.stdout, "seats")
     # one page of seats, and the newest day GitHub has (today-3; today-2 is not there yet)
     assert [(s.query.get("per_page"), s.query.get("page")) for s in seat_calls] == [("1", None)]
+    # the first report finds the newest day with data; the others ask it first
     assert report_days == {
         "enterprise-1-day": [str(TODAY - timedelta(days=2)), str(NEWEST)],
-        "users-1-day": [str(NEWEST)],
+        **{report: [str(NEWEST)] for report in REPORTS[1:]},
     }
     for report in REPORTS:
         files_text = "1 file;" if files_per_report[report] == 1 else f"{files_per_report[report]} files;"
         assert f"report for {NEWEST}: {files_text}" in line_of(result.stdout, report)
     # the first file of each report is fetched from the file host, without the token
-    assert len(files) == 2
+    assert len(files) == len(REPORTS)
     assert {s.authorization for s in files} == {None}
     legacy = line_of(result.stdout, "legacy metrics")
     assert "404" in legacy
     assert "2026-04-02" in legacy
     assert "enterprise-1-day" in legacy
-    assert result.stdout.strip().endswith("All 3 checks passed.")
+    assert result.stdout.strip().endswith("All 5 checks passed.")
     # the check loads nothing
     assert not list(isolated_dlt.rglob("*.duckdb"))
 
@@ -101,7 +104,7 @@ def test_each_failure_gets_its_code_request_id_and_docs(isolated_dlt: Path, code
     assert len(retries) == (4 if code == "unreachable" else 0), result.stderr
     assert all("the connection was refused; retrying in" in line for line in retries)
     said = verdicts(result.stdout)
-    assert (said["seats"], said["enterprise-1-day"], said["users-1-day"]) == EXPECTED[code]
+    assert (said["seats"], *(said[report] for report in REPORTS)) == EXPECTED[code]
     failed = [line for line in result.stdout.splitlines() if re.match(r"^\S+(-\S+)*\s+FAIL ", line)]
     assert failed
     # the refusals the fake sent, in order, are the request ids the failure lines quote
@@ -129,7 +132,7 @@ def test_each_failure_gets_its_code_request_id_and_docs(isolated_dlt: Path, code
         allowed = {datetime.fromtimestamp(reset + d, timezone.utc).strftime("%H:%M:%S") for d in (-1, 0, 1)}
         assert shown in allowed
     assert result.stdout.strip().endswith(
-        "3 of 3 checks did not pass." if code != "metrics_disabled" else "2 of 3 checks did not pass."
+        "5 of 5 checks did not pass." if code != "metrics_disabled" else "4 of 5 checks did not pass."
     )
 
 
@@ -141,7 +144,7 @@ def test_no_report_on_any_recent_day_while_seats_answer_is_metrics_disabled(isol
     with FakeGitHub(enterprise, token=TOKEN, today=TODAY) as fake:
         result = check(isolated_dlt, fake_env(fake), "--json")
         asked = [s.query["day"] for s in fake.calls("api", "/reports/users-1-day")]
-        last_404 = request_ids(fake, 404)[-1]
+        last_404 = [s.request_id for s in fake.calls("api", "/reports/users-1-day") if s.status == 404][-1]
 
     assert result.returncode == 1
     report = json.loads(result.stdout)
@@ -167,15 +170,15 @@ def test_json_output_has_one_entry_per_endpoint(isolated_dlt: Path) -> None:
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["ok"] is False
-    assert report["enterprise"] == tiny_enterprise().slug
+    assert report["accounts"] == [f"enterprise {tiny_enterprise().slug!r}"]
     assert [(c["name"], c["status"], c["code"]) for c in report["checks"]] == [
+        ("credentials", "info", None),
         ("seats", "ok", None),
-        ("enterprise-1-day", "fail", "metrics_disabled"),
-        ("users-1-day", "fail", "metrics_disabled"),
+        *((report, "fail", "metrics_disabled") for report in REPORTS),
         ("legacy metrics", "info", None),
     ]
-    assert [c["request_id"] for c in report["checks"][1:3]] == refused
-    assert all(c["cause"] and c["fix"] and c["docs_url"] for c in report["checks"][1:3])
+    assert [c["request_id"] for c in report["checks"][2:6]] == refused
+    assert all(c["cause"] and c["fix"] and c["docs_url"] for c in report["checks"][2:6])
 
 
 @pytest.mark.parametrize(
@@ -198,7 +201,7 @@ def test_bad_config_fails_the_check_before_any_request(
         report = run_check(legacy=True)
         assert fake.seen == []
     assert not report.ok
-    [only] = report.results
+    [only] = report.results  # the configuration's, and nothing asked
     assert only.error is not None
     assert only.error.code == "invalid_config"
     assert f"`{key}` under [sources.copilot] (env SOURCES__COPILOT__{key.upper()})" in only.line()
@@ -213,7 +216,7 @@ def test_a_file_host_that_refuses_the_download_fails_the_report_check(isolated_d
 
     assert result.returncode == 1
     said = verdicts(result.stdout)
-    assert said == {"seats": "OK", "enterprise-1-day": "FAIL unreachable", "users-1-day": "FAIL unreachable"}
+    assert said == {"credentials": "INFO", "seats": "OK", **{report: "FAIL unreachable" for report in REPORTS}}
     for report, link_id in zip(REPORTS, link_ids[1:], strict=True):
         line = line_of(result.stdout, report)
         assert f"its file host {file_host} answered 403" in line

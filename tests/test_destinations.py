@@ -101,7 +101,9 @@ class Target:
                 found.setdefault(table, {})[column] = kind(data_type)
         if tables is None:
             return found
-        assert len(found) == len(tables), self.name
+        assert len(found) == len(tables), (self.name, sorted(set(found) ^ {self.table(t) for t in tables}))
+        missing = [t for t in tables if self.table(t) not in found]
+        assert not missing, (self.name, missing, sorted(found))
         return {table: found[self.table(table)] for table in tables}
 
 
@@ -143,6 +145,8 @@ PRIMARY_KEYS = {
     "seat_activity": ("snapshot_day", "seat_key"),
     "enterprise_metrics": ("day", "enterprise_id"),
     "users_1_day": ("day", "enterprise_id", "user_id"),
+    "user_teams_1_day": ("day", "enterprise_id", "user_id", "team_id"),
+    "repos_1_day": ("day", "enterprise_id", "repo_id"),
 }
 
 
@@ -229,8 +233,14 @@ def test_duckdb_postgres_and_delta_hold_identical_tables(tmp_path: Path, fake: F
 
     reference, *others = targets
     types = reference.column_types()
-    # seats, seat_activity, both reports, every array of users-1-day and of enterprise-1-day
-    assert len(types) == 4 + len(BREAKDOWNS) + len(BREAKDOWNS) + 1
+    # seats, seat_activity, the four reports, every array of users-1-day and of enterprise-1-day,
+    # and the comment types of pull requests in enterprise-1-day and in repos-1-day
+    assert len(types) == 6 + len(BREAKDOWNS) + len(BREAKDOWNS) + 2
+    assert {
+        "user_teams_1_day",
+        "repos_1_day",
+        "repos_1_day__pull_requests__copilot_suggestions_by_comment_type",
+    } <= set(types)
     for target in others:
         assert target.column_types(sorted(types)) == types, target.name
     for table in ("users_1_day", "enterprise_metrics", *(f"users_1_day__{b}" for b in BREAKDOWNS)):

@@ -371,7 +371,7 @@ def test_the_check_shows_a_budget_with_an_absurd_reset(monkeypatch: pytest.Monke
         monkeypatch.setenv(name, value)
     report = run_check()
 
-    seats = report.results[0]
+    seats = next(result for result in report.results if result.name == "seats")
     assert seats.detail.endswith(
         "rate limit: 4999 of 5000 requests left until a time no clock shows (an absurd x-ratelimit-reset)"
     )

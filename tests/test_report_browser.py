@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,8 @@ import dlt
 import pytest
 
 from copilot_source.demo.fake_github import FakeGitHub
-from copilot_source.demo.fake_github.billing import credit_lines
 from tests.conftest import NEWEST, TODAY, TOKEN, make_pipeline, run, small_enterprise
 from tests.scripts import PIPELINES, fake_env, run_script
-from tests.test_views import load_tables, team_lines
 
 REPORT = PIPELINES / "report.py"
 CHROMIUM = "/usr/bin/chromium"
@@ -114,20 +112,9 @@ def load_report_data(tmp: Path) -> tuple[dlt.Pipeline, dict[str, str]]:
     )
     pipeline = make_pipeline(tmp, "github_copilot")
     with FakeGitHub(enterprise, token=TOKEN, today=TODAY) as fake:
-        run(pipeline, fake)
+        # the enterprise with its teams and AI credits, as the source loads them
+        run(pipeline, fake, billing=True, billing_poll_interval=0.01)
         env = fake_env(fake)
-    days = enterprise.report_days()
-    credits = [line for day in days for line in credit_lines(enterprise, day)]
-    load_tables(
-        pipeline,
-        {
-            "user_teams_1_day": team_lines(enterprise, days, None),
-            "ai_credit_usage_by_user": [
-                {**{k: v for k, v in line.items() if k != "date"}, "day": date.fromisoformat(line["date"])}
-                for line in credits
-            ],
-        },
-    )
     return pipeline, env
 
 

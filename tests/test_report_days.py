@@ -20,8 +20,7 @@ from typing import Any
 import dlt
 import pytest
 
-import copilot_source
-from copilot_source import ReportDataError, destinations, find_source_error
+from copilot_source import ReportDataError, destinations, find_source_error, resources
 from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub
 from copilot_source.demo.fake_github.data import BREAKDOWNS
 from copilot_source.reports import arrow as arrow_reports
@@ -251,9 +250,9 @@ def test_a_pipeline_of_an_older_version_continues_where_it_was(
         # what an older version wrote: tables merged with dlt's cdc, Arrow tables without load ids
         fit = destinations.fit_day_merge
         older.setattr(
-            copilot_source, "fit_day_merge", lambda fmt, column, first, last, day_keys: fit(fmt, column, first, last)
+            resources, "fit_day_merge", lambda fmt, column, first, last, day_keys: fit(fmt, column, first, last)
         )
-        older.setattr(reader, "_current_load_id", lambda: None)
+        older.setattr(reader, "current_load_id", lambda: None)
         run(pipeline, fake, resources=("users_1_day",))
     assert "_dlt_load_id" not in {r[0] for r in rows(pipeline, "DESCRIBE users_1_day__totals_by_ide")}
     first = fake.enterprise.report_days()[0]

@@ -53,7 +53,7 @@ def test_the_token_only_ever_reaches_the_configured_scheme_host_and_port(
                 base_url=api.url,
                 start_date=enterprise.first_report_day,
                 rate_limit_min_wait=0,
-            )
+            ).with_resources("seats", "seat_activity", "enterprise_metrics", "users_1_day")
         )
         direct = {host: len(fake.calls(host)) for host in ("api", "files")}
 

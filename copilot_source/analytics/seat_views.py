@@ -137,13 +137,20 @@ def seats_by_team(cat: Catalog, scope: Scope) -> View | None:
         return None
     join, scope_id = placed
     team = cat.col("s", "assigning_team__id")
+    # the enterprise's teams belong to organizations; an organization's scope id is its own
+    organization = (
+        ""
+        if scope.id_column == "organization_id"
+        else f"{cat.col_or_null(table, 's', 'organization__id', 'BIGINT')} AS organization_id,"
+    )
+    groups = "1, 2" if not organization else "1, 2, 3"
     sql = f"""
-SELECT {scope_id} AS {scope.id_column}, {cat.col_or_null(table, "s", "organization__id", "BIGINT")} AS organization_id,
+SELECT {scope_id} AS {scope.id_column}, {organization}
 {team} AS team_id, MAX({cat.col_or_null(table, "s", "assigning_team__slug", "TEXT")}) AS team_slug,
 {count("COUNT(*)")} AS seats, {count(f"COUNT(DISTINCT {person[0]})")} AS seated_users
 FROM {cat.table(table)} AS s {join}
 WHERE {_current(cat, table)} AND {team} IS NOT NULL
-GROUP BY 1, 2, 3
+GROUP BY {groups}
 """
     return View(scope.view("seats_by_team"), sql)
 
@@ -173,6 +180,8 @@ def _versions(cat: Catalog, scope: Scope) -> str | None:
 def seat_changes(cat: Catalog, scope: Scope, versions: str) -> View:
     """One row per change: a seat first seen ('added'), re-versioned ('changed') or gone ('removed')."""
     fields = "scope_id, seat_key, user_id, user_login, organization_id, team_id, plan_type"
+    # an organization's scope id is its own organization: not a second column of that name
+    organization = "" if scope.id_column == "organization_id" else " organization_id,"
     sql = f"""
 WITH versions AS ({versions}),
 changes AS (
@@ -185,7 +194,7 @@ changes AS (
     FROM versions
     WHERE valid_to IS NOT NULL AND (next_valid_from IS NULL OR next_valid_from <> valid_to)
 )
-SELECT scope_id AS {scope.id_column}, changed_at, change, seat_key, user_id, user_login, organization_id, team_id,
+SELECT scope_id AS {scope.id_column}, changed_at, change, seat_key, user_id, user_login,{organization} team_id,
 plan_type
 FROM changes
 """

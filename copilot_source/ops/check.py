@@ -320,6 +320,8 @@ class _Checker:
             return self._first_file(spec, day, links, response)
         if not days:
             return self._result(spec.report, Status.INFO, f"GitHub has this report from {spec.first_day} on")
+        if missing is not None and self.seats_error is not None:
+            return self._failed(spec.report, missing, spec.docs_url)  # the account itself is the problem
         if not spec.always_published:
             detail = (
                 f"no report for {min(days)} to {max(days)}: GitHub publishes one only for days with"
@@ -329,8 +331,6 @@ class _Checker:
         if missing is None:
             detail = f"no report for {min(days)} to {max(days)} is ready yet (GitHub is generating them)"
             return self._result(spec.report, Status.OK, detail, docs_url=spec.docs_url)
-        if self.seats_error is not None:
-            return self._failed(spec.report, missing, spec.docs_url)
         return self._failed(spec.report, self._no_reports(spec, missing, days))
 
     def _no_reports(self, spec: Report, last: NoResource, days: list[date]) -> MetricsDisabled:

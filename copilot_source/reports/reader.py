@@ -8,7 +8,6 @@ another year, would move it), and each enterprise or organization needs its own 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -37,7 +36,7 @@ from copilot_source.reports.duplicates import FirstCopies
 from copilot_source.reports.layout import breakdown_primary_key
 from copilot_source.reports.lines import Names
 from copilot_source.reports.types import ColumnTypes
-from copilot_source.workspace import current_load_id, work_folder
+from copilot_source.workspace import current_load_id, remove_work_folder, work_folder
 
 # upsert by primary key and delete what a re-read day no longer has (dlt's `cdc` strategy);
 # supported alike by DuckDB, PostgreSQL, BigQuery, Snowflake, Databricks and Delta tables
@@ -228,7 +227,7 @@ class ReportReader:
             settle()
             self._remember(plan, outcome, earliest)  # also a run that found no day at all
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_work_folder(folder)
             arrow_reports.release_memory()
         self._report(plan, outcome, earliest)
 

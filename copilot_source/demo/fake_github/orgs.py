@@ -190,7 +190,7 @@ def repo_lines(enterprise: FakeEnterprise, day: date, scope_org: int | None) -> 
     for repo_id, org, name in repos(enterprise):
         if scope_org is not None and org != scope_org:
             continue
-        rng = random.Random(f"{enterprise.seed}:repo:{day}:{repo_id}")
+        rng = random.Random(f"{enterprise.seed}:repo:{day}:{repo_id}:{enterprise.revisions.get(day, 0)}")
         if rng.random() < 0.35:
             continue  # no pull requests that day: GitHub leaves the repository out
         created = rng.randrange(1, 30)
