@@ -178,7 +178,6 @@ class SeatSnapshot:
         self.endpoint = seats_endpoint(account, named)
         self.of = f" of {account}" if named else ""
 
-
     def read(self) -> Iterator[list[Seat]]:
         """Every seat once, in batches, handed on only after the whole list added up."""
         folder = work_folder("seats", self.account)

@@ -46,6 +46,8 @@ ENTERPRISE = "enterprise-1-day"
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contract" / "report-examples.docs-verbatim.json"
 PATHS = pytest.mark.parametrize("fast_path", [True, False], ids=["arrow", "python"])
 
+REPORTS = ("enterprise-1-day", "users-1-day")
+
 
 @pytest.fixture
 def enterprise() -> FakeEnterprise:
@@ -360,3 +362,28 @@ def test_documented_wrapper_and_flat_records_load_every_row_together(
         f" WHERE day = DATE '{user_day}' AND user_id = {user['user_id']}",
     ) == [(user.get("user_login"), user["totals_by_cli"]["token_usage"]["avg_tokens_per_request"])]
     assert scalar(pipeline, "SELECT count(*) FROM users_1_day") == len(all_user_lines(fake)) + 1
+
+
+def test_a_first_run_finds_where_reports_begin_in_few_calls_and_keeps_the_hole(
+    tmp_path: Path, fake: FakeGitHub
+) -> None:
+    # reports began ten days ago; a day in between is missing; the start date is a year back
+    ent = fake.enterprise
+    ent.first_report_day = NEWEST - timedelta(days=9)
+    hole = NEWEST - timedelta(days=4)
+    ent.unavailable_days = {hole}
+    pipeline = make_pipeline(tmp_path)
+    run(pipeline, fake, ("enterprise_metrics", "users_1_day"), start_date=None)
+
+    calls = {r: [s.query["day"] for s in fake.calls("api", f"/reports/{r}")] for r in REPORTS}
+    # yesterday back to the first report, then a week without one: no day asked twice
+    for report, days in calls.items():
+        assert len(days) == len(set(days)), report
+        # (up to three more days were already asked side by side when the seventh came back empty)
+        gap_end = ent.first_report_day - timedelta(days=7)
+        assert str(gap_end - timedelta(days=3)) <= min(days) <= str(gap_end), report
+    assert sum(len(days) for days in calls.values()) <= 60
+    served = [json.loads(x) for day in ent.report_days() for x in ent.report_lines("users-1-day", day)]
+    assert rows(pipeline, "SELECT count(*) FROM users_1_day") == [(len(served),)]
+    record = report_state(pipeline)
+    assert (record["first_day"], record["holes"]) == (str(ent.first_report_day), [str(hole)])

@@ -163,19 +163,33 @@ def _failed(exc: Exception, what: str, host: str) -> Exception:
     )
 
 
+def ask_report_day(
+    client: GitHubClient, report: Report, account: str, day: date, of: str = ""
+) -> requests.Response | None:
+    """GitHub's answer for one report day (its file links), or None: no report for that day (yet)."""
+    endpoint = f"the {report.report} report{of} for {day}"
+    return client.get_if_present(
+        report.path(account), endpoint, report.docs_url, params={"day": day.isoformat()}, absent=report.no_data_statuses
+    )
+
+
 def fetch_report_day(
-    client: GitHubClient, report: Report, account: str, day: date, folder: Path, of: str = ""
+    client: GitHubClient,
+    report: Report,
+    account: str,
+    day: date,
+    folder: Path,
+    of: str = "",
+    answered: requests.Response | None = None,
 ) -> ReportDay | None:
     """Download every file of `report` for `day` into `folder`; None if GitHub has no report yet.
 
-    `of` names the account in messages (" of organization 'octo-org'") where the run has several.
+    `of` names the account in messages (" of organization 'octo-org'") where the run has several;
+    `answered` is GitHub's answer for the day when it was asked already (its links are used first).
     """
-    path = report.path(account)
     endpoint = f"the {report.report} report{of} for {day}"
     for _ in range(LINK_REFRESHES + 1):
-        response = client.get_if_present(
-            path, endpoint, report.docs_url, params={"day": day.isoformat()}, absent=report.no_data_statuses
-        )
+        response, answered = answered or ask_report_day(client, report, account, day, of), None
         if response is None:
             return None
         links = report_links(response, endpoint)

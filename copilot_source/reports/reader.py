@@ -9,13 +9,15 @@ another year, would move it), and each enterprise or organization needs its own 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import closing
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import dlt
 import pyarrow as pa
+import requests
 from dlt.common import logger
 from dlt.common.schema import Schema
 from dlt.common.schema.typing import C_DLT_LOAD_ID, TWriteDispositionConfig
@@ -31,7 +33,7 @@ from copilot_source.reports import arrow as arrow_reports
 from copilot_source.reports import rows as python_reports
 from copilot_source.reports.batching import Batcher
 from copilot_source.reports.days import DayOutcome, DayRecord, compact, day_range, migrate_state, plan_days
-from copilot_source.reports.downloads import ReportDay, fetch_report_day
+from copilot_source.reports.downloads import ReportDay, ask_report_day, fetch_report_day
 from copilot_source.reports.duplicates import FirstCopies
 from copilot_source.reports.layout import breakdown_primary_key
 from copilot_source.reports.lines import Names
@@ -45,6 +47,9 @@ MERGE: TWriteDispositionConfig = {"disposition": "merge", "strategy": "cdc"}
 # a first run that finds no report in this many days (while days that old should exist) fails
 SILENT_DAYS_BEFORE_FAILING = 7
 ENTITIES = "entities"
+# a first run looks for an account's first report backwards from yesterday, and takes this many
+# days in a row without one as the start (GitHub's own gaps are a day or two)
+FIRST_RUN_GAP = 7
 
 
 def breakdown_hints(table: str, spec: Report) -> Any:
@@ -61,6 +66,8 @@ class Plan:
     days: list[date]
     window_start: date
     record: DayRecord
+    # GitHub's answers for days a first run's search asked already: their file links, or None
+    answers: dict[date, requests.Response | None] = field(default_factory=dict)
 
 
 def _pipeline_schema() -> Schema | None:
@@ -114,12 +121,40 @@ class ReportReader:
             assert settings.end_date is not None
             return Plan(day_range(first, settings.end_date), first, DayRecord())
         record = self._stored_record()
+        yesterday = settings.today - timedelta(days=1)
+        earliest = earliest_report_day(settings.today)
+        if record == DayRecord() and extend_to is None:
+            return self._first_plan(max(first, earliest), yesterday)
         start = record.window_start(settings.lookback_days, first)
         if extend_to is not None:
             start = max(first, min(start, extend_to))
-        yesterday = settings.today - timedelta(days=1)
-        days = plan_days(start, yesterday, record.holes, earliest_report_day(settings.today))
+        days = plan_days(start, yesterday, record.holes, earliest)
         return Plan(days, start, record)
+
+    def _first_plan(self, first: date, yesterday: date) -> Plan:
+        """A first run: find where the account's reports begin, asking days from yesterday
+        backwards (side by side), until `FIRST_RUN_GAP` days in a row have none. The days from
+        there on are all read (a shorter gap between two reports is a hole, asked again later),
+        and GitHub's answers for them are used, not asked for twice."""
+        backwards = day_range(first, yesterday)[::-1]
+        answers: dict[date, requests.Response | None] = {}
+        misses = 0
+
+        def ask(day: date) -> requests.Response | None:
+            return ask_report_day(self.client, self.spec, self.account.slug, day, self.of)
+
+        with closing(ordered_map(ask, backwards, self.settings.concurrency)) as responses:
+            for day, response in zip(backwards, responses, strict=False):
+                answers[day] = response
+                if response is None:
+                    misses += 1
+                    if misses >= FIRST_RUN_GAP:
+                        break
+                else:
+                    misses = 0
+        found = [day for day, response in answers.items() if response is not None]
+        start = min(found, default=min(answers, default=first))
+        return Plan(day_range(start, yesterday), start, DayRecord(), answers)
 
     def _items(self, batches: Iterator[tuple[str, Any]], load_id: str | None) -> Iterator[Any]:
         """dlt items: the resource's own rows as they are, array tables marked with their table."""
@@ -197,7 +232,13 @@ class ReportReader:
         parsed: list[date] = []
 
         def fetch(day: date) -> ReportDay | None:
-            return fetch_report_day(self.client, self.spec, self.account.slug, day, folder, self.of)
+            if day in plan.answers:
+                answered = plan.answers.pop(day)
+                if answered is None:
+                    return None  # the first run's search found no report for it just now
+            else:
+                answered = None
+            return fetch_report_day(self.client, self.spec, self.account.slug, day, folder, self.of, answered)
 
         def settle() -> None:
             """Record the days all of whose items dlt has taken (runs after their yields returned)."""
