@@ -76,3 +76,31 @@ def test_without_a_destination_it_says_how_to_set_one_before_any_request(isolate
     assert "[invalid_config] No destination is configured for pipeline 'github_copilot'" in result.stderr
     assert "PIPELINES__GITHUB_COPILOT__DESTINATION_TYPE" in result.stderr
     assert fake.calls("api") == [] and fake.calls("files") == []
+
+
+def test_a_backfill_of_days_without_reports_says_so_and_succeeds(isolated_dlt: Path) -> None:
+    from datetime import timedelta
+
+    from tests.conftest import TOKEN, small_enterprise
+    from tests.scripts import fake_env
+    from tests.scripts import load as load_configured
+
+    enterprise = small_enterprise()
+    first = enterprise.first_report_day - timedelta(days=20)
+    last = enterprise.first_report_day - timedelta(days=11)
+    with FakeGitHub(enterprise, token=TOKEN, today=TODAY) as fake:
+        result = load_configured(
+            isolated_dlt,
+            fake_env(fake),
+            "--resources",
+            "enterprise_metrics,users_1_day",
+            "--start-date",
+            str(first),
+            "--end-date",
+            str(last),
+        )
+        asked = {s.query["day"] for s in fake.calls("api", "/reports/users-1-day")}
+    assert result.returncode == 0, result.stderr
+    assert f"GitHub had no report for any day from {first} to {last}: no report day was loaded." in result.stdout
+    assert "users_1_day: days loaded none" in result.stdout
+    assert len(asked) == 10

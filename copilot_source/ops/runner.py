@@ -30,6 +30,13 @@ class RunSummary:
     dataset: str
     rows: dict[str, int] = field(default_factory=dict)
     days: dict[str, dict[str, str]] = field(default_factory=dict)
+    # a one-off backfill's first and last day
+    backfill: tuple[str, str] | None = None
+
+    def found_no_report(self) -> bool:
+        """Every report asked found no day at all (e.g. a backfill of days GitHub has nothing for)."""
+        loaded = [days.get("days_loaded", "none") for days in self.days.values()]
+        return bool(loaded) and all(value.endswith("none") for value in loaded)
 
     def lines(self) -> list[str]:
         out = [f"Loaded into {self.destination}, dataset {self.dataset}:"]
@@ -42,6 +49,13 @@ class RunSummary:
                 f"{resource}: days loaded {days.get('days_loaded', 'none')};"
                 f" not yet available {days.get('days_not_yet_available', 'none')};"
                 f" missing, retried later {days.get('days_missing_retried_later', 'none')}"
+            )
+        if self.found_no_report():
+            what = f"from {self.backfill[0]} to {self.backfill[1]}" if self.backfill else "this run asked for"
+            out.append(
+                f"GitHub had no report for any day {what}: no report day was loaded. Reports exist from the"
+                " day the 'Copilot usage metrics' policy was enabled, for one year, two to three days after"
+                " each day ends."
             )
         return out
 
@@ -125,4 +139,8 @@ def _run_locked(
             # one run after a failure completes the data (dlt's run() would stop after the first)
             pipeline.run()
         info = pipeline.run(source)
-    return summarize(pipeline, info)
+    summary = summarize(pipeline, info)
+    args = source_args or {}
+    if args.get("start_date") and args.get("end_date"):
+        summary.backfill = (str(args["start_date"]), str(args["end_date"]))
+    return summary
