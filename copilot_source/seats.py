@@ -94,6 +94,8 @@ def assignment_row(seat: Seat) -> Seat:
     return {
         "seat_key": seat_key(seat),
         "assignment_hash": hashlib.sha256(canonical.encode()).hexdigest()[:32],
+        # the person's GitHub user id under the name every usage table gives it
+        "user_id": _object(seat, "assignee").get("id"),
         **_typed(assignment),
     }
 
@@ -109,6 +111,7 @@ def activity_row(seat: Seat, snapshot_day: date) -> Seat:
     return {
         "snapshot_day": snapshot_day,
         "seat_key": seat_key(seat),
+        "user_id": _object(seat, "assignee").get("id"),
         "assignee_id": _object(seat, "assignee").get("id"),
         "assignee_login": _object(seat, "assignee").get("login"),
         # an organization's seats carry its id as text (every organization table does)

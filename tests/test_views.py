@@ -748,3 +748,38 @@ def test_an_unreachable_destination_is_one_line_with_a_code(tmp_path: Path) -> N
     assert message.startswith("[analytics_failed] Could not read the destination of pipeline 'views_unreachable'")
     assert "Fix: Check that the destination is reachable" in message
     assert "\n" not in message and secret not in message
+
+
+def test_seat_holders_count_each_person_once_in_a_join_with_usage(loaded: Loaded) -> None:
+    seats = loaded.seats_after
+    people: dict[int, set[str]] = {}
+    for seat in seats:
+        people.setdefault(seat["assignee"]["id"], set()).add(seat["organization"]["login"])
+    got = loaded.query("seat_holders", order="user_id")
+    assert [(r["user_id"], r["organizations"], r["seats"]) for r in got] == [
+        (user, ", ".join(sorted(orgs)), sum(1 for s in seats if s["assignee"]["id"] == user))
+        for user, orgs in sorted(people.items())
+    ]
+    assert max(r["seats"] for r in got) == 2  # some hold two seats
+    # AI credits of seated people: once per person through seat_holders, more through raw seats
+    credits = sum(
+        line.get("ai_credits_used") or 0
+        for lines in loaded.lines.values()
+        for line in lines
+        if line["user_id"] in people
+    )
+    with loaded.pipeline.sql_client() as client:
+        users, holders = (
+            client.make_qualified_table_name("users_1_day"),
+            client.make_qualified_table_name("seat_holders"),
+        )
+        seat_rows = client.make_qualified_table_name("seats")
+        once = client.execute_sql(
+            f"SELECT SUM(u.ai_credits_used) FROM {users} u JOIN {holders} h ON h.user_id = u.user_id"
+        )
+        naive = client.execute_sql(
+            f"SELECT SUM(u.ai_credits_used) FROM {users} u JOIN {seat_rows} s"
+            " ON s.user_id = u.user_id AND s._dlt_valid_to IS NULL"
+        )
+    assert once[0][0] == pytest.approx(credits)
+    assert naive[0][0] > once[0][0]

@@ -215,8 +215,33 @@ GROUP BY 1, 2
     return View(scope.view("seat_changes_by_day"), sql)
 
 
+def seat_holders(cat: Catalog, scope: Scope) -> View | None:
+    """One row per person holding a current seat, their seats' organizations and teams gathered:
+    join usage to this (on `user_id`), not to the seat rows, and each person counts once."""
+    table = scope.seats
+    person = _person(cat, table, "s", flat=False)
+    placed = _scope_of(cat, scope, table, "s", flat=False)
+    if person is None or placed is None:
+        return None
+    join, scope_id = placed
+    orgs = cat.col_or_null(table, "s", "organization__login", "TEXT")
+    teams = cat.col_or_null(table, "s", "assigning_team__slug", "TEXT")
+    plans = cat.col_or_null(table, "s", "plan_type", "TEXT")
+    sql = f"""
+SELECT {scope_id} AS {scope.id_column}, {person[0]} AS user_id, MAX({person[1]}) AS user_login,
+{count("COUNT(*)")} AS seats,
+STRING_AGG(DISTINCT {orgs}, ', ' ORDER BY {orgs}) AS organizations,
+STRING_AGG(DISTINCT {teams}, ', ' ORDER BY {teams}) AS teams,
+STRING_AGG(DISTINCT {plans}, ', ' ORDER BY {plans}) AS plan_types
+FROM {cat.table(table)} AS s {join}
+WHERE {_current(cat, table)}
+GROUP BY 1, 2
+"""
+    return View(scope.view("seat_holders"), sql)
+
+
 def seat_views(cat: Catalog, scope: Scope) -> list[View]:
-    views: list[View | None] = []
+    views: list[View | None] = [seat_holders(cat, scope)]
     people = _people(cat, scope)
     if people is not None:
         views += [seat_utilization(cat, scope, people), idle_seats(cat, scope, people)]
