@@ -175,6 +175,7 @@ def test_json_output_has_one_entry_per_endpoint(isolated_dlt: Path) -> None:
         ("credentials", "info", None),
         ("seats", "ok", None),
         *((report, "fail", "metrics_disabled") for report in REPORTS),
+        ("ai credits", "info", None),
         ("legacy metrics", "info", None),
     ]
     assert [c["request_id"] for c in report["checks"][2:6]] == refused

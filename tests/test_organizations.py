@@ -291,3 +291,51 @@ def test_organizations_from_an_environment_variable_list(fake: FakeGitHub, monke
 
     source = copilot_source(access_token=fake.token, base_url=fake.api_url)
     assert "org_users_1_day" in source.resources and "users_1_day" not in source.resources
+
+
+def test_the_check_asks_every_account_and_names_the_credentials(
+    tmp_path: Path, fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from copilot_source.ops.check import run_check
+    from tests.scripts import fake_env
+
+    app = app_fake(fake)
+    for name, value in fake_env(fake, access_token=None, organizations=json.dumps(ORGS), billing="true").items():
+        monkeypatch.setenv(name, value)
+    use_app(monkeypatch, app.app_id, app.private_key)
+
+    report = run_check()
+
+    assert report.ok, "\n".join(report.lines())
+    assert report.accounts == ("enterprise 'octo-demo'", *(f"organization '{o}'" for o in ORGS))
+    lines = report.lines()
+    assert lines[1].startswith("credentials") and "GitHub App 424242: one installation token per account" in lines[1]
+    # one group of lines per account, each with its seats, reports and AI credits
+    for account in report.accounts:
+        assert f"{account}:" in lines
+    per_account = {a: [r.name for r in report.results if r.account == a] for a in report.accounts}
+    assert per_account["enterprise 'octo-demo'"] == [
+        "seats",
+        "enterprise-1-day",
+        "users-1-day",
+        "user-teams-1-day",
+        "repos-1-day",
+        "ai credits",
+    ]
+    assert per_account[f"organization '{ORGS[0]}'"][:3] == ["seats", "billing", "organization-1-day"]
+    # each account was asked with its own installation token
+    tokens = {s.path.split("/")[2]: s.authorization for s in fake.calls("api") if "/billing/seats" in s.path}
+    assert len(set(tokens.values())) == 3
+
+
+def test_the_check_names_a_fine_grained_token(fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    from copilot_source.ops.check import run_check
+    from tests.scripts import fake_env
+
+    fake.fine_grained_token = FINE_GRAINED
+    env = fake_env(fake, enterprise=None, access_token=FINE_GRAINED, organizations=json.dumps(ORGS[:1]))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    report = run_check()
+    assert report.ok, "\n".join(report.lines())
+    assert "a fine-grained personal access token (organization endpoints only)" in report.lines()[1]

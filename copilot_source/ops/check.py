@@ -26,6 +26,7 @@ from dlt.common.configuration.specs.config_section_context import ConfigSectionC
 
 from copilot_source import copilot_source
 from copilot_source.accounts import Account, make_credentials
+from copilot_source.billing import USAGE_DOCS
 from copilot_source.config import (
     SourceSettings,
     config_error_from_dlt,
@@ -58,6 +59,7 @@ CHECK_DAYS = 7
 LEGACY_CLOSED_ON = date(2026, 4, 2)
 SEATS = "seats"
 BILLING = "billing"
+CREDITS = "ai credits"
 CREDENTIALS = "credentials"
 LEGACY = "legacy metrics"
 LEGACY_ENDPOINT = "the legacy Copilot metrics endpoint"
@@ -287,6 +289,27 @@ class _Checker:
         detail = f"seat summary read: {total} seats, plan {body.get('plan_type') or 'unknown'}"
         return self._result(BILLING, Status.OK, detail, request_id=_request_id(response), docs_url=ORG_BILLING_DOCS)
 
+    def credits(self) -> CheckResult:
+        """The AI-credit usage endpoint, for yesterday (only where billing tables are loaded)."""
+        if not self.settings.billing:
+            return self._result(
+                CREDITS, Status.INFO, "not loaded: set `billing = true` to load AI credits (needs billing access)"
+            )
+        if self.blocker is not None:
+            return self._skipped(CREDITS)
+        day = self.settings.today - timedelta(days=1)
+        prefix = "enterprises" if self.account.scope is ENTERPRISE else "organizations"
+        path = f"{prefix}/{self.account.slug}/settings/billing/ai_credit/usage"
+        params = {"year": day.year, "month": day.month, "day": day.day}
+        try:
+            response = self.client.get(path, f"the AI-credit usage{self.of} for {day}", USAGE_DOCS, params=params)
+        except CopilotSourceError as exc:
+            self._block(exc)
+            return self._failed(CREDITS, exc, USAGE_DOCS)
+        items = response.json().get("usageItems") or []
+        detail = f"AI-credit usage for {day} read: {len(items)} item(s)"
+        return self._result(CREDITS, Status.OK, detail, request_id=_request_id(response), docs_url=USAGE_DOCS)
+
     def report(self, spec: Report) -> CheckResult:
         if self.blocker is not None:
             return self._skipped(spec.report)
@@ -447,6 +470,7 @@ def _results(settings: SourceSettings, legacy: bool, today: date) -> Iterator[Ch
         for spec in REPORTS:
             if spec.scope is account.scope:
                 yield checker.report(spec)
+        yield checker.credits()
         if legacy:
             yield checker.legacy()
 

@@ -80,6 +80,15 @@ def summarize(pipeline: dlt.Pipeline, info: LoadInfo | None) -> RunSummary:
     return summary
 
 
+def _needs(table: str) -> str:
+    """The setting that makes the source load `table`."""
+    return (
+        "`organizations` under [sources.copilot]"
+        if table.startswith(("org_", "organization_"))
+        else ("`enterprise` under [sources.copilot]")
+    )
+
+
 def run_load(
     pipeline_name: str = PIPELINE_NAME,
     dataset_name: str = DATASET_NAME,
@@ -132,6 +141,14 @@ def _run_locked(
         except ConfigurationException as exc:
             raise config_error_from_dlt(exc) from None
         if resources:
+            absent = [name for name in resources if name not in source.resources]
+            if absent:
+                raise ConfigurationError(
+                    f"--resources names {', '.join(absent)}, which this configuration does not load: "
+                    + "; ".join(f"{name} needs {_needs(name)}" for name in absent)
+                    + ".",
+                    "Configure the accounts these tables come from, or leave them out of --resources.",
+                )
             source = source.with_resources(*resources)
         # creating the source recovered the pipeline from a load killed mid-write (safeguards.py)
         if pipeline.has_pending_data:
