@@ -21,6 +21,7 @@ from typing import Any
 import dlt
 from dlt.common.runtime.collector_base import Collector
 
+from copilot_source import copilot_source
 from copilot_source.ops.runner import run_load
 
 
@@ -73,6 +74,16 @@ class FreezeInside(Collector):
 def main(arguments: dict[str, Any]) -> None:
     stop = arguments.get("stop")
     progress = FreezeInside(stop, Path(arguments["marker"]), arguments.get("settle", False)) if stop else None
+    if arguments.get("plain"):
+        # as a user's own dlt project runs it: no runner, no lock, no recovery call of its own
+        pipeline = dlt.pipeline(
+            pipeline_name=arguments["pipeline"],
+            destination=dlt.destinations.duckdb(arguments["database"]),
+            dataset_name="copilot_data",
+            progress=progress,
+        )
+        pipeline.run(copilot_source(**arguments["source"]))
+        return
     run_load(
         pipeline_name=arguments["pipeline"],
         source_args=arguments["source"],
