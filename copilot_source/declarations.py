@@ -63,9 +63,12 @@ class Report:
     first_day: date
     docs_url: str
     no_data_statuses: tuple[int, ...] = NO_DATA_STATUSES
-    # False for reports GitHub publishes only for days with activity they cover (teams of five or
-    # more seats, repositories with pull requests): days without one are no sign of a problem
+    # False for a report GitHub publishes only for days with activity it covers (repositories with
+    # pull requests): a day without one between days with one is no hole to ask for again
     always_published: bool = True
+    # True for a report an account may have no line of at all (no team of five seated users, no
+    # pull requests): the check says so and does not fail
+    may_be_absent: bool = False
 
     @property
     def day_keys(self) -> tuple[str, ...]:
@@ -101,7 +104,7 @@ def _reports(scope: Scope, metrics_report: str, metrics_table: str, first: date)
             ("user_id", "team_id"),
             max(first, FIRST_TEAMS_DAY),
             DOCS["usage_metrics"],
-            always_published=False,
+            may_be_absent=True,
         ),
         Report(
             scope,
@@ -110,6 +113,8 @@ def _reports(scope: Scope, metrics_report: str, metrics_table: str, first: date)
             ("repo_id",),
             max(first, FIRST_REPOS_DAY),
             DOCS["usage_metrics"],
+            always_published=False,
+            may_be_absent=True,
         ),
     )
 

@@ -60,7 +60,7 @@ def test_user_teams_at_both_scopes_are_exact_and_leave_small_teams_out(tmp_path:
     assert dict(got_teams) == {team: len(people) for team, people in teams.items()}
 
 
-def test_repositories_load_exactly_a_corrected_day_is_replaced_and_a_hole_is_retried(
+def test_repositories_load_exactly_a_corrected_day_is_replaced_and_a_quiet_day_is_no_hole(
     tmp_path: Path, fake: FakeGitHub
 ) -> None:
     ent = fake.enterprise
@@ -89,15 +89,46 @@ def test_repositories_load_exactly_a_corrected_day_is_replaced_and_a_hole_is_ret
     assert scalar(pipeline, "SELECT count(*) FROM repos_1_day__pull_requests__copilot_suggestions_by_comment_type") == (
         2 * len(expected())
     )
-    assert hole.isoformat() in json.dumps(pipeline.state["sources"]["copilot"]["resources"]["repos_1_day"])
+    # GitHub answers 204 for a day without pull requests: not a hole to ask for on every run
+    assert hole.isoformat() not in json.dumps(pipeline.state["sources"]["copilot"]["resources"]["repos_1_day"])
+    assert hole.isoformat() not in {r[0] for r in loaded()}
 
-    # GitHub corrects a day inside the lookback window and publishes the missing day
-    ent.revisions[NEWEST - timedelta(days=1)] = 7
+    # GitHub corrects a day inside the lookback window; the quiet day outside it is not asked again
+    corrected = NEWEST - timedelta(days=1)
+    ent.revisions[corrected] = 7
     ent.unavailable_days = set()
+    before = {r[2]: r[4] for r in loaded() if r[0] == corrected.isoformat()}
     run(pipeline, fake, ("repos_1_day",), lookback_days=2)
 
-    assert loaded() == expected()
-    assert hole.isoformat() in {r[0] for r in loaded()}
+    now = loaded()
+    assert [r for r in now if r[0] != hole.isoformat()] == [r for r in expected() if r[0] != hole.isoformat()]
+    assert hole.isoformat() not in {r[0] for r in now}
+    assert {r[2]: r[4] for r in now if r[0] == corrected.isoformat()} != before
+
+
+def test_a_team_report_missing_between_published_days_is_a_hole_asked_for_again(
+    tmp_path: Path, fake: FakeGitHub
+) -> None:
+    ent = fake.enterprise
+    hole = NEWEST - timedelta(days=5)
+    ent.unavailable_days = {hole}
+    pipeline = make_pipeline(tmp_path)
+    run(pipeline, fake, ("user_teams_1_day",), lookback_days=2)
+
+    def days() -> set[str]:
+        return {r[0] for r in rows(pipeline, "SELECT DISTINCT strftime(day, '%Y-%m-%d') FROM user_teams_1_day")}
+
+    assert hole.isoformat() not in days()
+    assert hole.isoformat() in json.dumps(pipeline.state["sources"]["copilot"]["resources"]["user_teams_1_day"])
+
+    ent.unavailable_days = set()
+    run(pipeline, fake, ("user_teams_1_day",), lookback_days=2)
+
+    expected = sorted((x["day"], x["user_id"], x["team_id"]) for x in served(fake, "user-teams-1-day"))
+    got = rows(pipeline, "SELECT strftime(day, '%Y-%m-%d'), user_id, team_id FROM user_teams_1_day ORDER BY ALL")
+    assert got == expected
+    assert hole.isoformat() in days()
+    assert hole.isoformat() not in json.dumps(pipeline.state["sources"]["copilot"]["resources"]["user_teams_1_day"])
 
 
 def credit_lines(fake: FakeGitHub) -> list[dict[str, Any]]:

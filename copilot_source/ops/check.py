@@ -345,7 +345,7 @@ class _Checker:
             return self._result(spec.report, Status.INFO, f"GitHub has this report from {spec.first_day} on")
         if missing is not None and self.seats_error is not None:
             return self._failed(spec.report, missing, spec.docs_url)  # the account itself is the problem
-        if not spec.always_published:
+        if spec.may_be_absent:
             detail = (
                 f"no report for {min(days)} to {max(days)}: GitHub publishes one only for days with"
                 " activity it covers (teams of five or more seats, repositories with pull requests)"

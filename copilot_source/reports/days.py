@@ -63,10 +63,16 @@ class DayRecord:
             return start_date
         return max(self.newest_day - timedelta(days=lookback_days), start_date)
 
-    def updated(self, outcome: DayOutcome, earliest: date) -> DayRecord:
-        """The record after a run that completed `outcome.loaded` and found `outcome.unavailable`."""
+    def updated(self, outcome: DayOutcome, earliest: date, holes: bool = True) -> DayRecord:
+        """The record after a run that completed `outcome.loaded` and found `outcome.unavailable`.
+
+        Without `holes` (a report GitHub publishes only for days with activity), a day without a
+        report between days with one had nothing to report: it is not asked for again.
+        """
         first = min([*([self.first_day] if self.first_day else []), *outcome.loaded], default=None)
         newest = max([*([self.newest_day] if self.newest_day else []), *outcome.loaded], default=None)
+        if not holes:
+            return DayRecord(first, newest, ())
         still_missing = {d for d in self.holes if d not in outcome.loaded and d >= earliest}
         found_missing = set(outcome.holes(first, newest))
         return DayRecord(first, newest, tuple(sorted(still_missing | found_missing)))

@@ -277,11 +277,12 @@ class ReportReader:
         if self.settings.is_backfill:
             return
         state = dlt.current.resource_state()
-        state.setdefault(ENTITIES, {})[self.entity] = plan.record.updated(outcome, earliest).to_state()
+        record = plan.record.updated(outcome, earliest, holes=self.spec.always_published)
+        state.setdefault(ENTITIES, {})[self.entity] = record.to_state()
 
     def _report(self, plan: Plan, outcome: DayOutcome, earliest: date) -> None:
         """Say what this run found: metrics, duplicate lines, holes, and a first run with nothing."""
-        record = plan.record.updated(outcome, earliest)
+        record = plan.record.updated(outcome, earliest, holes=self.spec.always_published)
         metrics = dlt.current.resource_metrics()
         found = {
             "days_loaded": compact(outcome.loaded),
