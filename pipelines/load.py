@@ -1,4 +1,5 @@
-"""Load GitHub Copilot seats, enterprise metrics and per-user usage into the configured destination.
+"""Load GitHub Copilot seats, usage reports and AI credits into the configured destination, then (re)create
+the analytics views over them.
 
     python pipelines/load.py                # everything new since the last run
     python pipelines/load.py --demo         # a built-in fake enterprise, no token needed
@@ -28,7 +29,6 @@ signal.signal(signal.SIGINT, _stopped_while_starting)
 signal.signal(signal.SIGTERM, _stopped_while_starting)
 
 import argparse  # noqa: E402
-import os  # noqa: E402
 from datetime import date, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -44,18 +44,6 @@ from copilot_source.ops import cli  # noqa: E402
 from copilot_source.ops.configured import configured_settings  # noqa: E402
 from copilot_source.ops.runner import PIPELINE_NAME, run_load  # noqa: E402
 
-# the project: the folder that holds this script's folder, pipelines/
-PROJECT = Path(__file__).resolve().parent.parent
-
-
-def use_project_folder() -> Path:
-    """Read `.dlt/` from, and write the DuckDB file into, the project folder instead of the working
-    directory (dlt's default): a cron line without `cd` must load the configured data, not the demo."""
-    folder = Path(os.environ.get("DLT_PROJECT_DIR") or PROJECT).resolve()
-    os.environ["DLT_PROJECT_DIR"] = str(folder)
-    os.environ.setdefault("DLT_LOCAL_DIR", str(folder))
-    return folder
-
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = cli.OneLineArgumentParser(
@@ -70,6 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--end-date", help="backfill up to this day (YYYY-MM-DD), included; a future day means up to yesterday"
     )
     parser.add_argument("--demo", action="store_true", help="load a built-in fake enterprise served on loopback")
+    parser.add_argument("--no-views", action="store_true", help="do not (re)create the analytics views after the load")
     cli.add_progress_option(parser)
     return parser.parse_args(argv)
 
@@ -107,9 +96,11 @@ def token_configured() -> bool:
     return bool(dlt.secrets.get("sources.copilot.access_token"))
 
 
-def run_demo(project: Path, resources: tuple[str, ...], extra: dict[str, Any], progress: str | None) -> int:
+def run_demo(
+    project: Path, resources: tuple[str, ...], extra: dict[str, Any], progress: str | None, views: bool
+) -> int:
     today = run_today()
-    database = Path(os.environ.get("DLT_LOCAL_DIR") or project) / f"{DEMO_PIPELINE}.duckdb"
+    database = cli.local_folder() / f"{DEMO_PIPELINE}.duckdb"
     # the demo's data ends where GitHub's newest report would on the day the source runs as
     with demo_server(today) as demo:
         summary = run_load(
@@ -117,6 +108,7 @@ def run_demo(project: Path, resources: tuple[str, ...], extra: dict[str, Any], p
             resources=resources,
             source_args={**demo, **extra},
             progress=progress,
+            views=views,
             destination=dlt.destinations.duckdb(str(database)),
         )
     print("\n".join(summary.lines()))
@@ -129,7 +121,7 @@ def load(args: argparse.Namespace, project: Path) -> int:
     resources = validate_resource_names([r.strip() for r in (args.resources or "").split(",") if r.strip()])
     extra = backfill_args(args, run_today())
     if args.demo:
-        return run_demo(project, resources, extra, progress)
+        return run_demo(project, resources, extra, progress, not args.no_views)
     if not token_configured():
         advice = (
             f"No GitHub token configured: set {config_key('access_token')} in {project / '.dlt' / 'secrets.toml'}"
@@ -150,14 +142,14 @@ def load(args: argparse.Namespace, project: Path) -> int:
             " demo enterprise (same as --demo).",
             file=sys.stderr,
         )
-        return run_demo(project, resources, extra, progress)
-    summary = run_load(resources=resources, source_args=extra, progress=progress)
+        return run_demo(project, resources, extra, progress, not args.no_views)
+    summary = run_load(resources=resources, source_args=extra, progress=progress, views=not args.no_views)
     print("\n".join(summary.lines()))
     return cli.EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
-    project = use_project_folder()
+    project = cli.use_project_folder(__file__)
     install_log_redaction()
     cli.one_line_logs()
     cli.stop_on_signals()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -42,9 +43,27 @@ def test_demo_loads_the_built_in_enterprise(isolated_dlt: Path) -> None:
         assert db.execute("SELECT count(*) FROM copilot_data.enterprise_metrics").fetchone() == (len(days),)
         seats = len(enterprise.seats(days[-1]))
         assert db.execute("SELECT count(*) FROM copilot_data.seats").fetchone() == (seats,)
+        # the analytics views come with the load: the newest day's active people, counted from the lines
+        newest_users = {json.loads(line)["user_id"] for line in enterprise.users_report_lines(days[-1])}
+        assert db.execute(
+            "SELECT active_users FROM copilot_data.active_users_by_day WHERE day = ?", [days[-1]]
+        ).fetchone() == (len(newest_users),)
+        # the demo shows AI credits too
+        assert db.execute("SELECT count(*) > 0 FROM copilot_data.ai_credit_usage_by_user").fetchone() == (True,)
+    assert "Analytics views:" in result.stdout
     summary = {parts[0]: parts[1] for parts in (line.split() for line in result.stdout.splitlines()) if len(parts) == 2}
     assert summary["users_1_day"] == str(lines)
     assert f"days loaded {days[0]}..{days[-1]}" in result.stdout
+
+
+def test_no_views_loads_the_tables_and_creates_no_view(isolated_dlt: Path) -> None:
+    result = load(isolated_dlt, "--demo", "--resources", "seats", "--no-views")
+    assert result.returncode == 0, result.stderr
+    with duckdb.connect(str(isolated_dlt / "github_copilot_demo.duckdb"), read_only=True) as db:
+        assert db.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchone() == (0,)
+        seats = len(demo_enterprise(TODAY).seats(demo_enterprise(TODAY).report_days()[-1]))
+        assert db.execute("SELECT count(*) FROM copilot_data.seats").fetchone() == (seats,)
+    assert "Analytics views" not in result.stdout
 
 
 def test_a_configured_enterprise_without_token_fails_and_loads_nothing(isolated_dlt: Path) -> None:

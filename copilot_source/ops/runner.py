@@ -12,9 +12,10 @@ from dlt.common.pipeline import LoadInfo, get_dlt_pipelines_dir
 from dlt.common.runtime.collector_base import Collector
 
 from copilot_source import copilot_source
+from copilot_source.analytics import create_views
 from copilot_source.config import config_error_from_dlt
 from copilot_source.declarations import REPORTS
-from copilot_source.errors import ConfigurationError, CopilotSourceError
+from copilot_source.errors import AnalyticsFailed, ConfigurationError, CopilotSourceError
 from copilot_source.ops.failures import explain
 from copilot_source.ops.run_lock import pipeline_lock
 
@@ -32,6 +33,8 @@ class RunSummary:
     days: dict[str, dict[str, str]] = field(default_factory=dict)
     # a one-off backfill's first and last day
     backfill: tuple[str, str] | None = None
+    # the analytics views (re)created after the load; None when not asked for
+    views: list[str] | None = None
 
     def found_no_report(self) -> bool:
         """Every report asked found no day at all (e.g. a backfill of days GitHub has nothing for)."""
@@ -56,6 +59,12 @@ class RunSummary:
                 f"GitHub had no report for any day {what}: no report day was loaded. Reports exist from the"
                 " day the 'Copilot usage metrics' policy was enabled, for one year, two to three days after"
                 " each day ends."
+            )
+        if self.views is not None:
+            out.append(
+                f"Analytics views: {len(self.views)} (re)created in dataset {self.dataset} (docs/analytics.md)."
+                if self.views
+                else "Analytics views: none, the destination holds no SQL views."
             )
         return out
 
@@ -89,15 +98,28 @@ def _needs(table: str) -> str:
     )
 
 
+def _views(pipeline: dlt.Pipeline) -> list[str]:
+    """(Re)create the analytics views; a failure says that the data itself is loaded."""
+    try:
+        return create_views(pipeline)
+    except AnalyticsFailed as exc:
+        raise AnalyticsFailed(
+            f"The data is loaded, but the analytics views are not: {exc.cause}",
+            f"{exc.fix} To load without creating views: --no-views (run_load(views=False)).",
+        ) from None
+
+
 def run_load(
     pipeline_name: str = PIPELINE_NAME,
     dataset_name: str = DATASET_NAME,
     resources: Sequence[str] = (),
     source_args: dict[str, Any] | None = None,
     progress: str | Collector | None = "log",
+    views: bool = True,
     **pipeline_args: Any,
 ) -> RunSummary:
-    """Load the source (all or some resources) while holding the pipeline's run lock.
+    """Load the source (all or some resources) while holding the pipeline's run lock, then (re)create
+    the analytics views over what is loaded (`views=False` leaves them alone).
 
     Raises `CopilotSourceError` for every failure, with its code and a one-line explanation
     (`Interrupted` when Ctrl-C stopped a pipeline step; a KeyboardInterrupt elsewhere propagates).
@@ -105,7 +127,9 @@ def run_load(
     pipelines_dir = pipeline_args.get("pipelines_dir")
     try:
         pipelines_dir = pipelines_dir or get_dlt_pipelines_dir()
-        return _run_locked(pipelines_dir, pipeline_name, dataset_name, resources, source_args, progress, pipeline_args)
+        return _run_locked(
+            pipelines_dir, pipeline_name, dataset_name, resources, source_args, progress, views, pipeline_args
+        )
     except CopilotSourceError:
         raise
     except Exception as exc:
@@ -120,6 +144,7 @@ def _run_locked(
     resources: Sequence[str],
     source_args: dict[str, Any] | None,
     progress: str | Collector | None,
+    views: bool,
     pipeline_args: dict[str, Any],
 ) -> RunSummary:
     # locked before the pipeline is even opened: opening it may write to its working folder
@@ -156,7 +181,9 @@ def _run_locked(
             # one run after a failure completes the data (dlt's run() would stop after the first)
             pipeline.run()
         info = pipeline.run(source)
-    summary = summarize(pipeline, info)
+        summary = summarize(pipeline, info)
+        if views:
+            summary.views = _views(pipeline)
     args = source_args or {}
     if args.get("start_date") and args.get("end_date"):
         summary.backfill = (str(args["start_date"]), str(args["end_date"]))
