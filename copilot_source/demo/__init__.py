@@ -1,4 +1,4 @@
-"""The built-in demo: a deterministic fake enterprise and two of its organizations, served on loopback."""
+"""The built-in demo: a deterministic fake enterprise, two of its organizations and their AI credits, on loopback."""
 
 from __future__ import annotations
 
@@ -44,4 +44,7 @@ def demo_server(today: date | None = None) -> Iterator[dict[str, Any]]:
             "base_url": fake.api_url,
             "start_date": enterprise.first_report_day,
             "today": today,
+            # the fake serves AI credits too; a real account loads them only when asked (`billing`)
+            "billing": True,
+            "billing_poll_interval": 0.1,
         }
