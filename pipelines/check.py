@@ -30,24 +30,10 @@ signal.signal(signal.SIGTERM, _stopped_while_starting)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 from copilot_source.github.redaction import install_log_redaction  # noqa: E402
 from copilot_source.ops import cli  # noqa: E402
 from copilot_source.ops.check import run_check  # noqa: E402
-
-# the project: the folder that holds this script's folder, pipelines/
-PROJECT = Path(__file__).resolve().parent.parent
-
-
-def use_project_folder() -> Path:
-    """Read `.dlt/` from the project folder instead of the working directory (dlt's default), as
-    `pipelines/load.py` does: the check sees the settings the load will use."""
-    folder = Path(os.environ.get("DLT_PROJECT_DIR") or PROJECT).resolve()
-    os.environ["DLT_PROJECT_DIR"] = str(folder)
-    os.environ.setdefault("DLT_LOCAL_DIR", str(folder))
-    return folder
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -64,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    use_project_folder()
+    cli.use_project_folder(__file__)
     install_log_redaction()
     cli.one_line_logs()
     cli.stop_on_signals()

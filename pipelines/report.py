@@ -4,8 +4,10 @@
     python pipelines/report.py --demo          # the demo's data (after python pipelines/load.py --demo)
     python pipelines/report.py --output out.html
 
-It reads the pipeline's destination from `.dlt/config.toml` or env vars (DuckDB by default),
-(re)creates the analytics views there, and writes `<pipeline>_report.html`.
+Like pipelines/load.py it works on the project folder (the one holding pipelines/, wherever it is
+started from; DLT_PROJECT_DIR overrides it): it reads the destination from the project's `.dlt/`
+or env vars (DuckDB by default), (re)creates the analytics views there, and writes
+`<pipeline>_report.html` into the project folder.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from copilot_source.config import parse_day, utc_today
 from copilot_source.demo import DEMO_PIPELINE
 from copilot_source.errors import AnalyticsFailed
 from copilot_source.github.redaction import install_log_redaction
+from copilot_source.ops import cli
+from copilot_source.ops.configured import configured_settings
 from copilot_source.ops.runner import DATASET_NAME, PIPELINE_NAME
 
 
@@ -32,23 +36,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def configured(key: str, secret: bool = False) -> bool:
-    """Whether `sources.copilot.<key>` is set (as pipelines/load.py decides what to load)."""
-    accessor = dlt.secrets if secret else dlt.config
-    try:
-        return bool(accessor.get(f"sources.copilot.{key}"))
-    except Exception:
-        return False
-
-
 def report_pipeline(demo: bool) -> dlt.Pipeline:
-    """The demo's pipeline when asked for or when nothing is configured, else the configured one."""
-    if demo or not (configured("enterprise") or configured("access_token", secret=True)):
-        database = Path(f"{DEMO_PIPELINE}.duckdb")
+    """The demo's pipeline when asked for or when nothing is configured (as pipelines/load.py
+    decides whether to load the demo), else the configured one."""
+    if demo or not configured_settings(PIPELINE_NAME):
+        database = cli.local_folder() / f"{DEMO_PIPELINE}.duckdb"
         if not database.exists():
             raise AnalyticsFailed(
-                f"No demo data here: {database} does not exist in {Path.cwd()}.",
-                "Run python pipelines/load.py --demo first (from this folder), or configure your enterprise.",
+                f"No demo data here: {database} does not exist.",
+                "Run python pipelines/load.py --demo first, or configure your enterprise or organizations.",
             )
         print(f"Reporting on the demo's data in {database}.", file=sys.stderr)
         return dlt.pipeline(
@@ -58,8 +54,7 @@ def report_pipeline(demo: bool) -> dlt.Pipeline:
     if pipeline.destination is None:
         raise AnalyticsFailed(
             f"No destination is configured for pipeline {PIPELINE_NAME!r}.",
-            f"Set `destination_type` under [pipelines.{PIPELINE_NAME}] in .dlt/config.toml, as for"
-            " pipelines/load.py, and run from the folder that holds .dlt/.",
+            f"Set `destination_type` under [pipelines.{PIPELINE_NAME}] in .dlt/config.toml, as for pipelines/load.py.",
         )
     return pipeline
 
@@ -67,11 +62,12 @@ def report_pipeline(demo: bool) -> dlt.Pipeline:
 def main(argv: list[str] | None = None) -> int:
     install_log_redaction()
     args = parse_args(argv)
+    cli.use_project_folder(__file__)
     try:
         today = parse_day(dlt.config.get("sources.copilot.today"), "today") or utc_today()
         pipeline = report_pipeline(args.demo)
         page = build_report(pipeline, today)
-        output = Path(args.output or f"{pipeline.pipeline_name}_report.html")
+        output = Path(args.output) if args.output else cli.local_folder() / f"{pipeline.pipeline_name}_report.html"
         output.write_text(page, encoding="utf-8")
     except CopilotSourceError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

@@ -21,7 +21,9 @@ from copilot_source.demo.fake_github import FakeGitHub
 from copilot_source.ops.configured import configured_settings
 from tests.conftest import TODAY, TOKEN, report_lines
 from tests.failure_modes import tiny_enterprise
-from tests.scripts import CHECK, LOAD
+from tests.scripts import CHECK, LOAD, PIPELINES
+
+REPORT = PIPELINES / "report.py"
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +32,7 @@ def checkout(root: Path, config: str = "", secrets: str | None = None) -> Path:
     """The repository's scripts and shipped settings, plus `config` under [sources.copilot]."""
     project = root / "checkout"
     (project / "pipelines").mkdir(parents=True)
-    for script in (LOAD, CHECK):
+    for script in (LOAD, CHECK, REPORT):
         shutil.copy(script, project / "pipelines" / script.name)
     (project / ".dlt").mkdir()
     shipped = (ROOT / ".dlt" / "config.toml").read_text()
@@ -73,6 +75,7 @@ def test_a_configured_project_loads_its_data_wherever_cron_starts_it(isolated_dl
         elsewhere = isolated_dlt / "cron-home"
         checked = from_elsewhere(elsewhere, project / "pipelines" / "check.py")
         loaded = from_elsewhere(elsewhere, project / "pipelines" / "load.py", "--progress", "none")
+        reported = from_elsewhere(elsewhere, project / "pipelines" / "report.py")
         tokens = {seen.authorization for seen in fake.calls("api")}
         days = fake.enterprise.report_days()
         lines = [line for day in days for line in report_lines(fake, "users-1-day", day)]
@@ -86,6 +89,11 @@ def test_a_configured_project_loads_its_data_wherever_cron_starts_it(isolated_dl
     with duckdb.connect(str(project / "github_copilot.duckdb"), read_only=True) as db:
         assert db.execute("SELECT count(*) FROM copilot_data.users_1_day").fetchall() == [(len(lines),)]
         assert db.execute("SELECT count(*) FROM copilot_data.enterprise_metrics").fetchall() == [(len(days),)]
+    # the report reads the project's data and is written beside it, not the demo's
+    assert reported.returncode == 0, reported.stderr
+    assert "demo" not in reported.stderr.lower()
+    report = (project / "github_copilot_report.html").read_text()
+    assert f"to {days[-1].isoformat()} (newest day loaded)" in report and TOKEN not in report
     # nothing was written where the scripts were started
     assert list(elsewhere.iterdir()) == []
     assert not (project / f"{DEMO_PIPELINE}.duckdb").exists()

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import signal
 from importlib.util import find_spec
+from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
@@ -29,6 +31,21 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 # dlt's progress collectors that draw bars, and the package each needs
 PROGRESS_BARS = {"tqdm": "tqdm", "enlighten": "enlighten", "alive_progress": "alive_progress"}
+
+
+def use_project_folder(script: str) -> Path:
+    """Read `.dlt/` from, and write the DuckDB file into, the project folder (the one holding the
+    script's folder, pipelines/; DLT_PROJECT_DIR overrides it) instead of the working directory,
+    dlt's default: a cron line without `cd` must see the project's settings, not the demo."""
+    folder = Path(os.environ.get("DLT_PROJECT_DIR") or Path(script).resolve().parent.parent).resolve()
+    os.environ["DLT_PROJECT_DIR"] = str(folder)
+    os.environ.setdefault("DLT_LOCAL_DIR", str(folder))
+    return folder
+
+
+def local_folder() -> Path:
+    """Where DuckDB files (and the report) are written: the project folder, or DLT_LOCAL_DIR."""
+    return Path(os.environ.get("DLT_LOCAL_DIR") or Path.cwd())
 
 
 def error_line(error: CopilotSourceError) -> str:
