@@ -193,12 +193,12 @@ def fetch_report_day(
         if response is None:
             return None
         links = report_links(response, endpoint)
-        answered = response.json().get("report_day")
+        named_day = response.json().get("report_day")
         result = ReportDay(
             report,
             day,
             request_id=response.headers.get("x-github-request-id"),
-            report_day=None if answered is None else str(answered),
+            report_day=None if named_day is None else str(named_day),
             of=of,
         )
         result.files = [folder / f"{report.report}-{day}-{i}.ndjson" for i in range(len(links))]
