@@ -281,9 +281,11 @@ class DiskWatch:
 
     def _size(self) -> int:
         total = 0
-        for path in self.folder.rglob("*") if self.folder.exists() else ():
-            with contextlib.suppress(OSError):
-                total += path.stat().st_size
+        # the run creates and removes its folders while this counts: a vanished one holds nothing
+        with contextlib.suppress(OSError):
+            for path in self.folder.rglob("*") if self.folder.exists() else ():
+                with contextlib.suppress(OSError):
+                    total += path.stat().st_size
         return total
 
     def _run(self) -> None:

@@ -325,7 +325,8 @@ def slow_report(in_headers: bool) -> Callable[[Scene], Behaviour]:
     def build(scene: Scene) -> Behaviour:
         honest = relay(scene.fake.api_url)
         slow = trickle(0.1, in_headers=in_headers)
-        return lambda e: (slow if f"/reports/{USERS}" in e.path else honest)(e)
+        # the day with a report trickles (a first run asks the newer days first: they have none)
+        return lambda e: (slow if f"/reports/{USERS}?day={scene.day}" in e.path else honest)(e)
 
     return build
 

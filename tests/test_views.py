@@ -729,7 +729,7 @@ def test_every_view_translates_to_every_sql_destination_dialect() -> None:
     for dialect in dialects:
         catalog = Catalog(("copilot_data",), tables, NamingConvention(), dialect=dialect)
         views = plan_views(catalog)
-        assert len(views) == 37  # 20 enterprise views (2 of them billing), 17 organization views
+        assert len(views) == 39  # 21 enterprise views (2 of them billing), 18 organization views
         for view in views:
             sql = catalog.transpile(f"CREATE VIEW {catalog.table(view.name)} AS {view.sql}")
             assert sqlglot.parse_one(sql, read=dialect) is not None, (dialect, view.name)

@@ -217,25 +217,43 @@ GROUP BY 1, 2
 
 def seat_holders(cat: Catalog, scope: Scope) -> View | None:
     """One row per person holding a current seat, their seats' organizations and teams gathered:
-    join usage to this (on `user_id`), not to the seat rows, and each person counts once."""
+    join usage to this (on `user_id`), not to the seat rows, and each person counts once.
+
+    Each list is made from distinct values first: T-SQL has no STRING_AGG(DISTINCT ...), and
+    BigQuery's takes no NULLS LAST (the NULLs are left out before, so NULLS FIRST is harmless)."""
     table = scope.seats
     person = _person(cat, table, "s", flat=False)
     placed = _scope_of(cat, scope, table, "s", flat=False)
     if person is None or placed is None:
         return None
     join, scope_id = placed
-    orgs = cat.col_or_null(table, "s", "organization__login", "TEXT")
-    teams = cat.col_or_null(table, "s", "assigning_team__slug", "TEXT")
-    plans = cat.col_or_null(table, "s", "plan_type", "TEXT")
+    held = {
+        "organizations": cat.col_or_null(table, "s", "organization__login", "TEXT"),
+        "teams": cat.col_or_null(table, "s", "assigning_team__slug", "TEXT"),
+        "plan_types": cat.col_or_null(table, "s", "plan_type", "TEXT"),
+    }
+    columns = ", ".join(f"{expression} AS {name}" for name, expression in held.items())
+    lists = "".join(
+        f""",
+{name} AS (SELECT scope_id, user_id, STRING_AGG({name}, ', ' ORDER BY {name} NULLS FIRST) AS {name}
+FROM (SELECT DISTINCT scope_id, user_id, {name} FROM held WHERE {name} IS NOT NULL) AS d GROUP BY 1, 2)"""
+        for name in held
+    )
+    joins = "".join(
+        f"\nLEFT JOIN {name} ON {name}.user_id = p.user_id"
+        f" AND COALESCE({name}.scope_id, '') = COALESCE(p.scope_id, '')"
+        for name in held
+    )
     sql = f"""
-SELECT {scope_id} AS {scope.id_column}, {person[0]} AS user_id, MAX({person[1]}) AS user_login,
-{count("COUNT(*)")} AS seats,
-STRING_AGG(DISTINCT {orgs}, ', ' ORDER BY {orgs}) AS organizations,
-STRING_AGG(DISTINCT {teams}, ', ' ORDER BY {teams}) AS teams,
-STRING_AGG(DISTINCT {plans}, ', ' ORDER BY {plans}) AS plan_types
+WITH held AS (
+SELECT {scope_id} AS scope_id, {person[0]} AS user_id, {person[1]} AS user_login, {columns}
 FROM {cat.table(table)} AS s {join}
-WHERE {_current(cat, table)}
-GROUP BY 1, 2
+WHERE {_current(cat, table)}),
+people AS (SELECT scope_id, user_id, MAX(user_login) AS user_login, {count("COUNT(*)")} AS seats
+FROM held GROUP BY 1, 2){lists}
+SELECT p.scope_id AS {scope.id_column}, p.user_id, p.user_login, p.seats,
+{", ".join(f"{name}.{name}" for name in held)}
+FROM people AS p{joins}
 """
     return View(scope.view("seat_holders"), sql)
 
