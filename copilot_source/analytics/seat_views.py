@@ -240,8 +240,7 @@ FROM (SELECT DISTINCT scope_id, user_id, {name} FROM held WHERE {name} IS NOT NU
         for name in held
     )
     joins = "".join(
-        f"\nLEFT JOIN {name} ON {name}.user_id = p.user_id"
-        f" AND COALESCE({name}.scope_id, '') = COALESCE(p.scope_id, '')"
+        f"\nLEFT JOIN {name} ON {name}.user_id = p.user_id AND COALESCE({name}.scope_id, '') = COALESCE(p.scope_id, '')"
         for name in held
     )
     sql = f"""
