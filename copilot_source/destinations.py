@@ -50,9 +50,11 @@ def merge_strategies(capabilities: DestinationCapabilitiesContext, table_format:
     return list(strategies)
 
 
-def check_destination(table_format: TTableFormat | None) -> None:
+def check_destination(
+    table_format: TTableFormat | None, found: tuple[str, DestinationCapabilitiesContext] | None = None
+) -> None:
     """Refuse a destination that would duplicate re-read days (or ignore `table_format`)."""
-    found = _destination_capabilities()
+    found = found or _destination_capabilities()
     if found is None:
         return
     name, capabilities = found
@@ -114,8 +116,8 @@ def fit_day_merge(
     700 columns; dlt's `delete-insert` by merge key ORs the primary key in, which DuckDB runs as a
     nested loop. A destination scope naming the staged days avoids both.
     """
-    check_destination(table_format)
-    found = _destination_capabilities()
+    found = _destination_capabilities()  # dlt resolves a destination's capabilities anew on each call
+    check_destination(table_format, found)
     if day_keys and not table_format and found and found[0] in ("duckdb", "motherduck"):
         replace_days: TWriteDispositionConfig = {
             "disposition": "merge",
