@@ -4,7 +4,10 @@ TOML snippets parse and name only settings the source has; Python snippets compi
 command is either run here, parsed by the script's own argument parser, or exempt with the reason
 (the tests that cover it). The README's querying commands run on a real demo load, and its "own dlt
 project" snippet loads a real PostgreSQL database. The README's SQL is checked value by value in
-`test_readme_queries.py`.
+`test_readme_queries.py`; the docs' own Python snippets (error handling, views) run against the fake.
+Not run, by their nature: the scheduler recipes (Airflow, Dagster, GitHub Actions, cron: they need
+those systems; each calls what the tests run — `load.py`, or `copilot_source()` in a pipeline) and
+the credentials of warehouses this machine cannot reach (their TOML parses and names real settings).
 """
 
 from __future__ import annotations
@@ -19,15 +22,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import dlt
+import duckdb
 import psycopg2
 import pytest
 import tomlkit
+from dlt.pipeline.exceptions import PipelineStepFailed
 
-from copilot_source import copilot_source
+from copilot_source import InvalidCredentials, copilot_source
 from copilot_source.accounts import GitHubAppCredentials
 from copilot_source.demo.fake_github import FakeGitHub
 from tests.conftest import TODAY, small_enterprise
 from tests.postgres import PostgresServer, running_postgres
+from tests.scripts import fake_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md"]
@@ -190,3 +197,32 @@ def test_the_readme_own_project_snippet_loads_postgres(
         assert cursor.fetchone() == (expected_seats,)
         cursor.execute("SELECT count(DISTINCT snapshot_day) FROM copilot_data.seat_activity")
         assert cursor.fetchone() == (1,)
+
+
+def test_the_error_handling_snippet_finds_the_source_error(
+    isolated_dlt: Path, fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (snippet,) = [text for _, text in snippets("python", ROOT / "docs" / "development.md")]
+    monkeypatch.setenv("SOURCES__COPILOT__ENTERPRISE", fake.enterprise.slug)
+    monkeypatch.setenv("SOURCES__COPILOT__ACCESS_TOKEN", "ghp_" + "x" * 36)  # a token GitHub rejects
+    monkeypatch.setenv("SOURCES__COPILOT__BASE_URL", fake.api_url)
+    namespace: dict[str, Any] = {}
+    with pytest.raises(PipelineStepFailed):
+        exec(compile(snippet, "docs/development.md", "exec"), namespace)
+    assert isinstance(namespace["error"], InvalidCredentials)
+
+
+def test_the_views_snippet_creates_the_views(
+    isolated_dlt: Path, fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (snippet,) = [text for _, text in snippets("python", ROOT / "docs" / "analytics.md")]
+    for key, value in fake_env(fake).items():
+        monkeypatch.setenv(key, value)
+    pipeline = dlt.pipeline("views_snippet", destination=dlt.destinations.duckdb(str(isolated_dlt / "v.duckdb")))
+    namespace: dict[str, Any] = {"pipeline": pipeline, "copilot_source": copilot_source}
+    exec(compile(snippet, "docs/analytics.md", "exec"), namespace)
+    with duckdb.connect(str(isolated_dlt / "v.duckdb"), read_only=True) as db:
+        views = {row[0] for row in db.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        days = len(fake.enterprise.report_days())
+        assert db.execute(f"SELECT count(*) FROM {pipeline.dataset_name}.active_users_by_day").fetchone() == (days,)
+    assert {"active_users_by_day", "acceptance_by_week", "idle_seats", "seat_holders"} <= views

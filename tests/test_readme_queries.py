@@ -65,6 +65,7 @@ def test_the_readme_queries_answer_correctly(tmp_path: Path) -> None:
         first_report_day=NEWEST - timedelta(days=44),
         idle_after=NEWEST - timedelta(days=35),
         last_activity=dict(LAST_ACTIVITY),
+        new_fields_from={"ai_credits_used": NEWEST - timedelta(days=44)},
     )
     assert enterprise.first_report_day >= fake_billing.CREDITS_FROM  # AI credits on every day
     with FakeGitHub(enterprise, today=TODAY) as fake:
@@ -118,17 +119,21 @@ def test_the_readme_queries_answer_correctly(tmp_path: Path) -> None:
 
     # 2. each seated person once, with usage over the newest 28 report days
     newest_day = max(date.fromisoformat(x["day"]) for x in users)
-    usage: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    usage: dict[int, list[Any]] = defaultdict(lambda: [0, 0, 0])
     for line in users:
         if date.fromisoformat(line["day"]) > newest_day - timedelta(days=WINDOW_DAYS):
             usage[line["user_id"]][0] += 1
             usage[line["user_id"]][1] += line["code_generation_activity_count"]
+            usage[line["user_id"]][2] += line["ai_credits_used"]
     expected_holders = sorted(
-        ((p["login"], ", ".join(sorted(p["orgs"])), usage[uid][0], usage[uid][1]) for uid, p in people.items()),
+        ((p["login"], ", ".join(sorted(p["orgs"])), *usage[uid]) for uid, p in people.items()),
         key=lambda r: (-r[3], r[0]),
     )
     assert len(holder_rows) == len(people) < len(seats)
-    assert [tuple(r) for r in holder_rows] == expected_holders
+    assert [tuple(r[:4]) for r in holder_rows] == [r[:4] for r in expected_holders]
+    # AI credits counted once per person, however many seats they hold
+    assert [r[4] for r in holder_rows] == pytest.approx([r[4] for r in expected_holders])
+    assert sum(r[4] for r in holder_rows) > 0
     # the window leaves days out, and some seated people never used Copilot in it
     assert len(enterprise.report_days()) > WINDOW_DAYS
     assert any(r[2] == 0 for r in expected_holders) and any(r[2] > 0 for r in expected_holders)
