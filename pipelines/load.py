@@ -90,10 +90,12 @@ def backfill_args(args: argparse.Namespace, today: date) -> dict[str, Any]:
     return {"start_date": start, "end_date": min(end or newest, newest)}
 
 
-def token_configured() -> bool:
-    """Read through `dlt.secrets` only: dlt records every value read through `dlt.config` in the
-    pipeline trace (trace.pickle), in clear text."""
-    return bool(dlt.secrets.get("sources.copilot.access_token"))
+def credentials_configured() -> bool:
+    """A token or a GitHub App's key. Read through `dlt.secrets` only: dlt records every value read
+    through `dlt.config` in the pipeline trace (trace.pickle), in clear text."""
+    return bool(
+        dlt.secrets.get("sources.copilot.access_token") or dlt.secrets.get("sources.copilot.github_app.private_key")
+    )
 
 
 def run_demo(
@@ -122,10 +124,10 @@ def load(args: argparse.Namespace, project: Path) -> int:
     extra = backfill_args(args, run_today())
     if args.demo:
         return run_demo(project, resources, extra, progress, not args.no_views)
-    if not token_configured():
+    if not credentials_configured():
         advice = (
             f"No GitHub token configured: set {config_key('access_token')} in {project / '.dlt' / 'secrets.toml'}"
-            " (see .dlt/example.secrets.toml)."
+            " (see .dlt/example.secrets.toml), or a GitHub App under [sources.copilot.github_app]."
         )
         configured = configured_settings(PIPELINE_NAME)
         if configured:

@@ -16,9 +16,10 @@ import pytest
 from copilot_source import InvalidCredentials, InvalidPermissions, find_source_error
 from copilot_source.demo.fake_github import FakeApp, FakeGitHub, Installation, new_private_key
 from copilot_source.demo.fake_github import orgs as fake_orgs
-from copilot_source.errors import ConfigurationError, MetricsDisabled
+from copilot_source.errors import ConfigurationError, MetricsDisabled, NoResource
 from tests.compare import source_state
 from tests.conftest import NEWEST, TODAY, make_pipeline, rows, scalar
+from tests.scripts import fake_env, load
 
 ORGS = ["octo-org-0", "octo-org-1"]
 FINE_GRAINED = "github_pat_11FineGrainedTokenForOrgs000000000000000000"
@@ -135,21 +136,31 @@ def test_an_organization_added_later_gets_its_history_while_the_others_continue(
     assert loaded == sorted(row for login in ORGS for row in expected_org_users(fake, login))
 
 
-def test_one_organization_failing_fails_the_run_naming_it_and_loads_nothing(tmp_path: Path, fake: FakeGitHub) -> None:
+@pytest.mark.parametrize(
+    ("failing", "error_type", "says"),
+    [
+        ("octo-org-2", MetricsDisabled, "organization (by its enterprise"),  # its policy is off
+        ("octo-org-missing", NoResource, "404"),  # a login GitHub does not know (or hides)
+    ],
+    ids=["policy-off", "not-found"],
+)
+def test_one_organization_failing_fails_the_run_naming_it_and_loads_nothing(
+    tmp_path: Path, fake: FakeGitHub, failing: str, error_type: type[Exception], says: str
+) -> None:
     pipeline = make_pipeline(tmp_path)
     pipeline.run(org_source(fake, ORGS[:1]))
     before = source_state(pipeline)
     counted = scalar(pipeline, "SELECT count(*) FROM org_users_1_day")
-    fake.enterprise.newest_report_day = NEWEST  # nothing new; org-2's reports are refused
+    fake.enterprise.newest_report_day = NEWEST  # nothing new for the first organization
     fake.org_policy_off.add("octo-org-2")
 
     with pytest.raises(Exception) as failure:
-        pipeline.run(org_source(fake, [*ORGS[:1], "octo-org-2"]))
+        pipeline.run(org_source(fake, [*ORGS[:1], failing]))
 
     error = find_source_error(failure.value)
-    assert isinstance(error, MetricsDisabled), failure.value
-    assert "organization 'octo-org-2'" in error.message
-    assert "organization (by its enterprise" in error.cause
+    assert isinstance(error, error_type), failure.value
+    assert f"organization '{failing}'" in error.message
+    assert says in error.message
     # nothing of the run was loaded, and the other organization's record did not move
     assert scalar(pipeline, "SELECT count(*) FROM org_users_1_day") == counted
     assert source_state(make_pipeline(tmp_path)) == before
@@ -230,6 +241,38 @@ def test_a_github_app_whose_installation_tokens_expire_mid_run_completes(
         Path(pipeline.working_dir) / "trace.pickle"
     ).read_bytes().decode("latin-1")
     assert "PRIVATE KEY" not in stored and "ghs_" not in stored
+
+
+def test_installation_tokens_are_renewed_before_they_expire_not_after_a_refusal(
+    tmp_path: Path, fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GitHub says each token expires 299 s after it is made: inside the source's five-minute margin
+    # from the start, so each is renewed before it is used again, and GitHub never refuses one
+    app = app_fake(fake, token_ttl=299.0)
+    use_app(monkeypatch, app.app_id, app.private_key)
+
+    pipeline = make_pipeline(tmp_path)
+    pipeline.run(org_source(fake, ORGS[:1], access_token=None).with_resources("org_users_1_day"))
+
+    assert scalar(pipeline, "SELECT count(*) FROM org_users_1_day") == len(expected_org_users(fake, ORGS[0]))
+    assert not [s for s in fake.calls("api") if s.status == 401]
+    assert app.issued > 1  # more than one token for the one installation: renewed ahead of time
+
+
+def test_load_py_runs_with_a_github_app_and_no_token(tmp_path: Path, fake: FakeGitHub) -> None:
+    app = app_fake(fake)
+    env = fake_env(fake, access_token=None)
+    env["SOURCES__COPILOT__ORGANIZATIONS"] = json.dumps(ORGS)
+    env["SOURCES__COPILOT__GITHUB_APP__APP_ID"] = app.app_id
+    env["SOURCES__COPILOT__GITHUB_APP__PRIVATE_KEY"] = app.private_key
+
+    result = load(tmp_path, env, "--resources", "org_users_1_day", "--no-views")
+
+    assert result.returncode == 0, result.stderr
+    assert "demo" not in (result.stdout + result.stderr).lower()
+    summary = {parts[0]: parts[1] for parts in (line.split() for line in result.stdout.splitlines()) if len(parts) == 2}
+    assert summary["org_users_1_day"] == str(sum(len(expected_org_users(fake, o)) for o in ORGS))
+    assert app.issued >= 2 and {s.status for s in fake.calls("api")} <= {200, 201, 204, 404}
 
 
 def test_a_github_app_with_a_wrong_key_is_invalid_credentials(
