@@ -147,6 +147,11 @@ def test_a_project_configured_in_its_files_alone_never_falls_back_to_the_demo(is
             ["env PIPELINES__GITHUB_COPILOT__DESTINATION_TYPE"],
         ),
         (
+            {"DESTINATION_TYPE": "postgres"},
+            {},
+            ["env DESTINATION_TYPE"],
+        ),
+        (
             {"DESTINATION__POSTGRES__CREDENTIALS": "postgresql://loader@db/analytics"},
             {},
             ["env DESTINATION__POSTGRES__CREDENTIALS"],

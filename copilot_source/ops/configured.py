@@ -33,7 +33,12 @@ def _environment(pipeline_name: str) -> list[str]:
                 found.append(f"env {name}")
         if upper.startswith(("DESTINATION__", f"{scoped}__DESTINATION__")):
             found.append(f"env {name}")
-        destination_type = upper in (f"PIPELINES__{scoped}__DESTINATION_TYPE", "PIPELINES__DESTINATION_TYPE")
+        # dlt takes a destination type from any of these (DESTINATION_TYPE switches every pipeline)
+        destination_type = upper in (
+            f"PIPELINES__{scoped}__DESTINATION_TYPE",
+            "PIPELINES__DESTINATION_TYPE",
+            "DESTINATION_TYPE",
+        )
         if destination_type and value.strip().lower() != SHIPPED_DESTINATION:
             found.append(f"env {name}")
     return found
