@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from copilot_source import Unreachable, find_source_error
 from copilot_source.demo.fake_github import FakeGitHub
 from copilot_source.demo.fake_github import billing as fake_billing
 from tests.conftest import NEWEST, make_pipeline, rows, run, scalar
@@ -191,6 +192,23 @@ def test_per_person_credits_come_from_the_export_busy_then_ready_with_an_expired
     csv_text = fake_billing.export_csv(credits.enterprise, credits.enterprise.first_report_day, NEWEST)
     parsed = list(csv.DictReader(io.StringIO(csv_text.decode("utf-8-sig"))))
     assert len(parsed) == len(got)
+
+
+def test_an_export_that_stays_busy_past_the_timeout_fails_clearly_and_loads_nothing(
+    tmp_path: Path, credits: FakeGitHub
+) -> None:
+    credits.export_busy = 1000  # another export never finishes
+    pipeline = make_pipeline(tmp_path)
+    with pytest.raises(Exception) as failure:
+        run(pipeline, credits, ("ai_credit_usage_by_user",), billing_poll_interval=0.05, billing_export_timeout=1)
+
+    error = find_source_error(failure.value)
+    assert isinstance(error, Unreachable), failure.value
+    assert "`billing_export_timeout`" in error.message
+    posts = [s.status for s in credits.calls("api", "/settings/billing/reports")]
+    # asked with a growing pause (0.05, 0.1, 0.2, 0.4 s ...) until a second was spent, never hammered
+    assert set(posts) == {409} and 3 <= len(posts) <= 6
+    assert pipeline.last_trace.last_load_info is None  # nothing was loaded
 
 
 def test_billing_tables_are_loaded_only_when_asked_for(tmp_path: Path, credits: FakeGitHub) -> None:
