@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from copilot_source.demo.fake_github import FakeEnterprise, FakeGitHub
-from copilot_source.reports.body import BadGzip, GzipMembers, Limits, LineWriter, OverLimit, Truncated
+from copilot_source.reports.body import (
+    BadGzip,
+    GzipMembers,
+    Limits,
+    LineWriter,
+    OverLimit,
+    Truncated,
+    line_number_at,
+)
 from tests.conftest import NEWEST, make_pipeline, rows, run, small_enterprise
 
 PARTS = [b'{"a": 1}\n{"a": 2}\n', b'{"a": 3}\n', b"", b'{"a": 4}']
@@ -84,8 +92,17 @@ def written(pieces: list[bytes], max_line: int = 100) -> LineWriter:
         ([], None),
     ],
 )
-def test_the_last_line_is_found_however_the_pieces_fall(pieces: list[bytes], last_line: tuple[int, int] | None) -> None:
-    assert written(pieces).last_line == last_line
+def test_the_last_line_is_found_however_the_pieces_fall(
+    tmp_path: Path, pieces: list[bytes], last_line: tuple[int, int] | None
+) -> None:
+    writer = written(pieces)
+    if last_line is None:
+        assert writer.last_line is None
+        return
+    assert writer.last_line == last_line[0]
+    # its number, counted from the file when a cut last line must be named
+    (tmp_path / "file").write_bytes(b"".join(pieces))
+    assert line_number_at(tmp_path / "file", last_line[0]) == last_line[1]
 
 
 @pytest.mark.parametrize(
@@ -99,7 +116,9 @@ def test_a_line_over_the_cap_is_refused_wherever_it_is_cut(pieces: list[bytes]) 
 
 
 def test_lines_at_the_cap_pass() -> None:
-    assert written([b"x" * 100 + b"\n", b"y" * 50, b"y" * 50, b"\n" + b"z" * 100]).newlines == 2
+    pieces = [b"x" * 100 + b"\n", b"y" * 50, b"y" * 50, b"\n" + b"z" * 100]
+    writer = written(pieces)
+    assert writer.size == sum(map(len, pieces)) and writer.last_line == 202  # the z line, written whole
 
 
 @pytest.fixture

@@ -156,16 +156,18 @@ class Sniff:
 
 
 class LineWriter:
-    """Writes a file while watching its lines: none longer than the cap, and where the last is."""
+    """Writes a file while watching its lines: none longer than the cap, and where the last is.
+
+    Lines are not counted as they pass (a second scan of every byte): the number of a cut last line
+    is counted from the file when one is found (`line_number_at`)."""
 
     def __init__(self, out: BinaryIO, limits: Limits) -> None:
         self.out = out
         self.limits = limits
         self.size = 0
-        self.newlines = 0
         self.line_start = 0  # offset of the line being written
-        # (offset, number) of the last line that holds more than whitespace
-        self.last_line: tuple[int, int] | None = None
+        # offset of the last line that holds more than whitespace
+        self.last_line: int | None = None
 
     def _check_lines(self, data: bytes) -> None:
         limit = self.limits.max_line_bytes
@@ -188,23 +190,32 @@ class LineWriter:
         content = len(data.rstrip(JSON_WHITESPACE))
         if content:
             before = data.rfind(b"\n", 0, content)
-            if before < 0:
-                self.last_line = (self.line_start, self.newlines + 1)
-            else:
-                self.last_line = (self.size + before + 1, self.newlines + data.count(b"\n", 0, before + 1) + 1)
+            self.last_line = self.line_start if before < 0 else self.size + before + 1
         last_newline = data.rfind(b"\n")
         if last_newline >= 0:
             self.line_start = self.size + last_newline + 1
-            self.newlines += data.count(b"\n")
         self.out.write(data)
         self.size += len(data)
+
+
+def line_number_at(path: Path, offset: int) -> int:
+    """The number (from 1) of the line that starts at `offset` in the file at `path`."""
+    newlines = 0
+    with open(path, "rb") as file:
+        while offset > 0:
+            piece = file.read(min(offset, READ_BYTES))
+            if not piece:
+                break
+            newlines += piece.count(b"\n")
+            offset -= len(piece)
+    return newlines + 1
 
 
 def check_last_line(path: Path, writer: LineWriter) -> None:
     """A cut-off file ends in the middle of a line: its last line does not parse."""
     if writer.last_line is None:
         return
-    offset, number = writer.last_line
+    offset = writer.last_line
     with open(path, "rb") as file:
         file.seek(offset)
         line = file.read(writer.limits.max_line_bytes + 1).split(b"\n", 1)[0]
@@ -212,7 +223,7 @@ def check_last_line(path: Path, writer: LineWriter) -> None:
         decode_line(line)
     except LineProblem as problem:
         if problem.cut:  # not JSON at all: cut off in transfer (a bad value is the reader's to report)
-            raise LastLineCut(number) from None
+            raise LastLineCut(line_number_at(path, offset)) from None
 
 
 def save_body(
