@@ -8,6 +8,7 @@ raises `Fallback` and the chunk goes to the plain-Python path.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,15 @@ def _all_misfit(column: pa.ChunkedArray) -> _Fitted:
 
 def _parsed(column: pa.ChunkedArray, target: pa.DataType, pattern: str, parse: Any) -> _Fitted:
     """Strings to dates or timestamps: the forms `types.parse_*` accept; the rest do not fit."""
+    if target == ARROW_TYPES[DATE]:
+        # the common case, a column of valid days: Arrow's cast takes exactly YYYY-MM-DD (and year 0,
+        # which Python refuses: the bounds raise), so no pattern needs matching first
+        with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError):
+            values = pc.cast(column, target)
+            if values.null_count < len(values):
+                bounds = pc.min_max(values)
+                bounds["min"].as_py(), bounds["max"].as_py()
+            return _Fitted(values, None)
     fits = pc.fill_null(pc.match_substring_regex(column, pattern), False)
     candidates = pc.if_else(fits, column, pa.scalar(None, pa.string()))
     try:
