@@ -273,24 +273,29 @@ def gzip_members(*parts: bytes) -> bytes:
 
 @dataclass
 class DiskWatch:
-    """The most bytes a folder held at once while the watch ran (polled every few milliseconds)."""
+    """The most bytes a folder held at once, and the largest one file in it, while the watch ran
+    (polled every few milliseconds)."""
 
     folder: Path
     peak: int = 0
+    largest_file: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
 
-    def _size(self) -> int:
-        total = 0
+    def _sizes(self) -> list[int]:
+        sizes = []
         # the run creates and removes its folders while this counts: a vanished one holds nothing
         with contextlib.suppress(OSError):
             for path in self.folder.rglob("*") if self.folder.exists() else ():
                 with contextlib.suppress(OSError):
-                    total += path.stat().st_size
-        return total
+                    if path.is_file():
+                        sizes.append(path.stat().st_size)
+        return sizes
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._size())
+            sizes = self._sizes()
+            self.peak = max(self.peak, sum(sizes))
+            self.largest_file = max([self.largest_file, *sizes])
             time.sleep(0.005)
 
     def __enter__(self) -> DiskWatch:

@@ -52,6 +52,8 @@ USER_AGENT = "copilot-source (dlt source; +https://github.com/)"
 
 # a rate limit is retried this many times before the waiting ceiling is the only bound
 MAX_RATE_LIMIT_ATTEMPTS = 50
+# new installation tokens one request may ask for after a 401 (a suspended installation refuses each)
+TOKEN_RENEWALS = 3
 # redirects a download may take to its file (the links point at a file host already)
 MAX_DOWNLOAD_REDIRECTS = 5
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
@@ -289,10 +291,11 @@ class GitHubClient:
     ) -> requests.Response:
         """Send under GitHub's rate-limit rules; a status outside `accept` raises what explains it.
 
-        A 401 with an installation token that expired under way is retried once with a new one.
+        A 401 with an installation token that expired under way is retried with a new one, up to
+        `TOKEN_RENEWALS` times: requests side by side may find the token they were given refused too.
         """
         self._check_token_url(url, endpoint)
-        renewed = False
+        refused: set[str] = set()
         for attempt in range(MAX_RATE_LIMIT_ATTEMPTS):
             header = authorization or self._authorization(url, endpoint)
             self.limiter.before_request()
@@ -310,9 +313,9 @@ class GitHubClient:
                     raise exc.annotate(request_id=request_id, endpoint=endpoint) from None
                 continue
             scope = scope_of(url)
-            if status == 401 and authorization is None and scope and not renewed:
-                renewed = True
-                if self.credentials.renew(*scope, header):
+            if status == 401 and authorization is None and scope and header not in refused:
+                refused.add(header)
+                if len(refused) <= TOKEN_RENEWALS and self.credentials.renew(*scope, header):
                     continue
             if status == 401 and authorization is not None:
                 raise bad_app_key(endpoint, _said(response))
