@@ -43,7 +43,6 @@ from tests.logs import dlt_warnings
 
 USERS = "users-1-day"
 ENTERPRISE = "enterprise-1-day"
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contract" / "report-examples.docs-verbatim.json"
 PATHS = pytest.mark.parametrize("fast_path", [True, False], ids=["arrow", "python"])
 
 REPORTS = ("enterprise-1-day", "users-1-day")
@@ -300,18 +299,48 @@ def test_a_pipeline_of_an_older_version_continues_where_it_was(
 # ---- GitHub's documented shapes --------------------------------------------------------------
 
 
-def documented(name: str) -> list[dict[str, Any]]:
-    return list(json.loads(EXAMPLES.read_text())[name])
+def documented_wrappers(fake: FakeGitHub, day: date) -> list[dict[str, Any]]:
+    """Two enterprise records of `day` in the shape GitHub's docs show for its reports (the
+    example in ../shared/contract/report-examples.docs-verbatim.json, rebuilt here so the test needs
+    nothing outside the repository): a wrapper with its own report window, text `enterprise_id` and
+    partition fields around `day_totals[]`; in each day row fractional medians and CLI token usage."""
+    wrappers = []
+    for entity in ("1", "2"):
+        row = json.loads(json.dumps(day_rows(fake, day)[0]))
+        row["enterprise_id"] = entity
+        row["pull_requests"] = {**row.get("pull_requests", {}), "median_minutes_to_merge": 2.5}
+        row["totals_by_cli"] = {
+            "prompt_count": 3,
+            "request_count": 3,
+            "session_count": 3,
+            "token_usage": {"avg_tokens_per_request": 4100.0, "output_tokens_sum": 7000, "prompt_tokens_sum": 5300},
+        }
+        wrappers.append(
+            {
+                "day_totals": [row],
+                "enterprise_id": entity,
+                "report_end_day": str(day),
+                "report_start_day": str(day - timedelta(days=27)),
+                "etl_id": "green",
+                "day_partition": str(day),
+                "entity_id_partition": int(entity),
+            }
+        )
+    return wrappers
 
 
-def on_day(record: dict[str, Any], day: date) -> dict[str, Any]:
-    """A documented record moved to `day` (its day rows and report window too)."""
-    moved = json.loads(json.dumps(record))
-    for row in [moved, *moved.get("day_totals", [])]:
-        for field in ("day", "report_start_day", "report_end_day", "day_partition"):
-            if field in row:
-                row[field] = str(day)
-    return moved
+def documented_user(fake: FakeGitHub, day: date) -> dict[str, Any]:
+    """A users-1-day line in the docs' shape: the CLI's nested token usage and last known version."""
+    line = dict(report_lines(fake, USERS, day)[0])
+    line.update(user_id=99001, user_login="documented-user")
+    line["totals_by_cli"] = {
+        "last_known_cli_version": {"cli_version": "1.0.8", "sampled_at": f"{day}T00:01:43.000Z"},
+        "prompt_count": 2,
+        "request_count": 2,
+        "session_count": 2,
+        "token_usage": {"avg_tokens_per_request": 4400.0, "output_tokens_sum": 5000, "prompt_tokens_sum": 3800},
+    }
+    return line
 
 
 @PATHS
@@ -319,16 +348,16 @@ def test_documented_wrapper_and_flat_records_load_every_row_together(
     tmp_path: Path, fake: FakeGitHub, fast_path: bool
 ) -> None:
     enterprise = fake.enterprise
-    wrappers = documented("enterprise_level_example_28_day")
     mixed_days = enterprise.report_days()[1::2]
+    wrappers = {day: documented_wrappers(fake, day) for day in mixed_days}
     for day in mixed_days:
         flat = file_lines(fake, ENTERPRISE, day, 0)
-        lines = [json.dumps(on_day(wrappers[0], day)), *flat, json.dumps(on_day(wrappers[1], day))]
+        lines = [json.dumps(wrappers[day][0]), *flat, json.dumps(wrappers[day][1])]
         fake.file_overrides[(ENTERPRISE, day, 0)] = as_file(lines)
-    (user,) = documented("user_level_example_users_1_day")
     user_day = mixed_days[0]
+    user = documented_user(fake, user_day)
     users = file_lines(fake, USERS, user_day, 0)
-    fake.file_overrides[(USERS, user_day, 0)] = as_file([*users, json.dumps(on_day(user, user_day))])
+    fake.file_overrides[(USERS, user_day, 0)] = as_file([*users, json.dumps(user)])
     pipeline = make_pipeline(tmp_path)
     run(pipeline, fake, resources=("enterprise_metrics", "users_1_day"), fast_path=fast_path)
 
@@ -336,7 +365,7 @@ def test_documented_wrapper_and_flat_records_load_every_row_together(
     for day in enterprise.report_days():
         served.extend(day_rows(fake, day))
         if day in mixed_days:
-            served.extend(row for wrapper in wrappers for row in on_day(wrapper, day)["day_totals"])
+            served.extend(row for wrapper in wrappers[day] for row in wrapper["day_totals"])
     got = rows(
         pipeline,
         "SELECT day, enterprise_id, daily_active_users, loc_added_sum FROM enterprise_metrics ORDER BY ALL",
