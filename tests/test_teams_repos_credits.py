@@ -61,14 +61,20 @@ def test_user_teams_at_both_scopes_are_exact_and_leave_small_teams_out(tmp_path:
     assert dict(got_teams) == {team: len(people) for team, people in teams.items()}
 
 
+def load_with_a_day_missing(tmp_path: Path, fake: FakeGitHub, table: str) -> tuple[Any, date]:
+    """A first run of `table` (lookback 2 days) while GitHub has no report for a day in the middle."""
+    hole = NEWEST - timedelta(days=5)
+    fake.enterprise.unavailable_days = {hole}
+    pipeline = make_pipeline(tmp_path)
+    run(pipeline, fake, (table,), lookback_days=2)
+    return pipeline, hole
+
+
 def test_repositories_load_exactly_a_corrected_day_is_replaced_and_a_quiet_day_is_no_hole(
     tmp_path: Path, fake: FakeGitHub
 ) -> None:
     ent = fake.enterprise
-    hole = NEWEST - timedelta(days=5)
-    ent.unavailable_days = {hole}
-    pipeline = make_pipeline(tmp_path)
-    run(pipeline, fake, ("repos_1_day",), lookback_days=2)
+    pipeline, hole = load_with_a_day_missing(tmp_path, fake, "repos_1_day")
 
     def loaded() -> list[tuple[Any, ...]]:
         return rows(
@@ -111,10 +117,7 @@ def test_a_team_report_missing_between_published_days_is_a_hole_asked_for_again(
     tmp_path: Path, fake: FakeGitHub
 ) -> None:
     ent = fake.enterprise
-    hole = NEWEST - timedelta(days=5)
-    ent.unavailable_days = {hole}
-    pipeline = make_pipeline(tmp_path)
-    run(pipeline, fake, ("user_teams_1_day",), lookback_days=2)
+    pipeline, hole = load_with_a_day_missing(tmp_path, fake, "user_teams_1_day")
 
     def days() -> set[str]:
         return {r[0] for r in rows(pipeline, "SELECT DISTINCT strftime(day, '%Y-%m-%d') FROM user_teams_1_day")}
