@@ -98,9 +98,7 @@ def credentials_configured() -> bool:
     )
 
 
-def run_demo(
-    project: Path, resources: tuple[str, ...], extra: dict[str, Any], progress: str | None, views: bool
-) -> int:
+def run_demo(resources: tuple[str, ...], extra: dict[str, Any], progress: str | None, views: bool) -> int:
     today = run_today()
     database = cli.local_folder() / f"{DEMO_PIPELINE}.duckdb"
     # the demo's data ends where GitHub's newest report would on the day the source runs as
@@ -123,7 +121,7 @@ def load(args: argparse.Namespace, project: Path) -> int:
     resources = validate_resource_names([r.strip() for r in (args.resources or "").split(",") if r.strip()])
     extra = backfill_args(args, run_today())
     if args.demo:
-        return run_demo(project, resources, extra, progress, not args.no_views)
+        return run_demo(resources, extra, progress, not args.no_views)
     if not credentials_configured():
         advice = (
             f"No GitHub token configured: set {config_key('access_token')} in {project / '.dlt' / 'secrets.toml'}"
@@ -144,7 +142,7 @@ def load(args: argparse.Namespace, project: Path) -> int:
             " demo enterprise (same as --demo).",
             file=sys.stderr,
         )
-        return run_demo(project, resources, extra, progress, not args.no_views)
+        return run_demo(resources, extra, progress, not args.no_views)
     summary = run_load(resources=resources, source_args=extra, progress=progress, views=not args.no_views)
     print("\n".join(summary.lines()))
     return cli.EXIT_OK
