@@ -68,28 +68,34 @@ def _all_misfit(column: pa.ChunkedArray) -> _Fitted:
     return _Fitted(None, pc.is_valid(column))
 
 
+# what a failed cast of strings raises, or a value outside the years 1 to 9999 Python can hold
+_CAST_FAILED = (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError)
+
+
+def _cast_within_python(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+    """`column` cast to `target`; raises `_CAST_FAILED` where a value is beyond what Python holds
+    (year 0, or a moment a zone moves outside the years 1 to 9999)."""
+    values = pc.cast(column, target)
+    if values.null_count < len(values):
+        bounds = pc.min_max(values)
+        bounds["min"].as_py(), bounds["max"].as_py()
+    return values
+
+
 def _parsed(column: pa.ChunkedArray, target: pa.DataType, pattern: str, parse: Any) -> _Fitted:
     """Strings to dates or timestamps: the forms `types.parse_*` accept; the rest do not fit."""
     if target == ARROW_TYPES[DATE]:
-        # the common case, a column of valid days: Arrow's cast takes exactly YYYY-MM-DD (and year 0,
-        # which Python refuses: the bounds raise), so no pattern needs matching first
-        with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError):
-            values = pc.cast(column, target)
-            if values.null_count < len(values):
-                bounds = pc.min_max(values)
-                bounds["min"].as_py(), bounds["max"].as_py()
-            return _Fitted(values, None)
+        # the common case, a column of valid days: Arrow's cast takes exactly YYYY-MM-DD, so no
+        # pattern needs matching first
+        with contextlib.suppress(*_CAST_FAILED):
+            return _Fitted(_cast_within_python(column, target), None)
     fits = pc.fill_null(pc.match_substring_regex(column, pattern), False)
     candidates = pc.if_else(fits, column, pa.scalar(None, pa.string()))
     try:
         if target == ARROW_TYPES[TIMESTAMP]:
             candidates = pc.replace_substring_regex(candidates, _FRACTION_BEYOND_MICROSECONDS, r"\1")
-        values = pc.cast(candidates, target)
-        if values.null_count < len(values):
-            # a zone may move a moment outside the years 1 to 9999, which Python refuses: raises
-            bounds = pc.min_max(values)
-            bounds["min"].as_py(), bounds["max"].as_py()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError):
+        values = _cast_within_python(candidates, target)
+    except _CAST_FAILED:
         # a value of the right form but no such day (2026-02-30): value by value, as Python does
         parsed = [None if v is None else parse(v) for v in column.to_pylist()]
         values = pa.chunked_array([pa.array(parsed, target)])
